@@ -1,0 +1,1 @@
+"""The operator API: a FastAPI service over the shared store (see docs/api.md)."""

@@ -1,0 +1,551 @@
+"""The pure core shared by SharedStore and AsyncSharedStore.
+
+Everything that is not I/O lives here: validation, encoding, the Redis commands each
+operation sends (as ``Call`` objects), parsing their answers, the last-known copies and
+the watch state. The two clients only send ``Call.command`` and hand the answer to
+``Call.parse``, the way httpx's BaseClient serves Client and AsyncClient.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sharedstate import codec
+from sharedstate._cache import Known, LastKnown
+from sharedstate._scripts import READ, WRITE, Script
+from sharedstate.errors import FeedTrimmed, InvalidDocument, StoreUnavailable, VersionConflict
+from sharedstate.keys import (
+    DEFAULT_FEED_MAXLEN,
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_HISTORY_TTL,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_STALE_CACHE_SIZE,
+    DEFAULT_WRITE_ID_TTL,
+    KIND_OBJECT,
+    Keys,
+    validate_name,
+    validate_namespace,
+)
+from sharedstate.models import Change, Document
+
+T = TypeVar("T")
+log = logging.getLogger("sharedstate")
+
+STREAM_ID = re.compile(r"\d+(-\d+)?")
+WATCH_BLOCK_SECONDS = 1.0  # longest XREAD BLOCK: well under any sane socket timeout
+WATCH_BATCH = 100
+STALE_WARNING_EVERY = 10.0  # seconds between two "serving stale copies" warnings
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One Redis command of an operation and how to read its answer.
+
+    ``script`` is set for EVALSHA calls, re-sent with EVAL when the server lost its script
+    cache. ``stale`` answers from the last known copy when Redis is unavailable (or re-raises).
+    """
+
+    command: tuple[Any, ...]
+    parse: Callable[[Any], T]
+    action: str
+    script: Script | None = None
+    stale: Callable[[StoreUnavailable], T] | None = None
+
+    def eval_command(self) -> tuple[Any, ...]:
+        """The EVAL form of an EVALSHA command."""
+        assert self.script is not None
+        return ("EVAL", self.script.source, *self.command[2:])
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The outcome of a write script: new version, server time, feed id."""
+
+    version: int
+    time: float
+    feed_id: str
+    previous: int | None  # the version written over; None when unknown (a re-sent write)
+    applied: bool = True  # False when there was nothing to delete
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, bytes]:
+    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _check_expected(expected: object) -> str:
+    if expected is None:
+        return ""
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise InvalidDocument(f"expected_version must be None or an int >= 0, not {expected!r}")
+    return str(expected)
+
+
+def _entries(raw: Any) -> list[tuple[Any, dict[bytes, bytes]]]:
+    """Entries of an XREAD answer: a list of [stream, entries] (RESP2 shape) or a dict."""
+    if not raw:
+        return []
+    streams = raw.values() if isinstance(raw, dict) else (entries for _stream, entries in raw)
+    return [entry for entries in streams for entry in entries]
+
+
+def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Change:
+    """Build a Change from a feed or history entry written by write.lua."""
+    op = _text(fields[b"o"])
+    name = _text(fields[b"n"])
+    blob = fields.get(b"f", b"")
+    removed: tuple[str, ...] = ()
+    payload: Any
+    if op == "delete":
+        payload = None
+    elif op == "delete_field":
+        payload = {}
+        removed = tuple(codec.decode_value(blob, f"feed entry of {name!r}"))
+    else:
+        payload = codec.decode_value(blob, f"feed entry of {name!r}")
+    return Change(
+        id=_text(fields.get(b"i", entry_id)),
+        name=name,
+        version=int(fields[b"v"]),
+        op=op,
+        fields=payload,
+        writer=_text(fields[b"w"]),
+        time=float(fields[b"t"]),
+        removed=removed,
+    )
+
+
+def _id_key(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Core:
+    """Validation, commands and parsing for one namespace; no I/O."""
+
+    def __init__(
+        self,
+        namespace: str,
+        client_name: str | None,
+        *,
+        max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+        stale_reads: bool = True,
+        stale_cache_size: int = DEFAULT_STALE_CACHE_SIZE,
+        feed_maxlen: int = DEFAULT_FEED_MAXLEN,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+        history_ttl: int = DEFAULT_HISTORY_TTL,
+    ) -> None:
+        self.keys = Keys(validate_namespace(namespace))
+        self.namespace = namespace
+        self.writer = client_name or "sharedstate"
+        self.max_document_bytes = max_document_bytes
+        self.feed_maxlen = feed_maxlen
+        self.history_limit = history_limit
+        self.history_ttl = history_ttl
+        self.cache = LastKnown(stale_cache_size if stale_reads else 0)
+        self.last_feed_id = "0-0"  # feed id of this store's latest write: a lower bound for watch()
+        self._last_stale_warning = 0.0
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def _read(self, name: str, what: str, *args: str) -> tuple[Any, ...]:
+        return ("EVALSHA", READ.sha, 2, self.keys.data(name), self.keys.meta(name), what, *args)
+
+    def get(self, name: str, *, stale: bool = True) -> Call[Document | None]:
+        """Read a whole document (None if absent); with ``stale`` from the last copy if need be."""
+        validate_name(name)
+        return Call(
+            self._read(name, "doc"),
+            lambda raw: self._parse_document(name, raw),
+            f"read document {name!r}",
+            READ,
+            (lambda exc: self._stale_document(name, exc)) if stale else None,
+        )
+
+    def _parse_document(self, name: str, raw: list[Any]) -> Document | None:
+        if not raw:
+            self.cache.remember(name, Known(0))
+            return None
+        version, updated_at, writer, kind, flat = raw
+        known = Known(int(version), float(updated_at), _text(writer), _text(kind), _pairs(flat))
+        data = codec.decode_document(known.kind, known.fields, name)
+        self.cache.remember(name, known)
+        return Document(name, data, known.version, known.updated_at, known.updated_by)
+
+    def _stale_document(self, name: str, exc: StoreUnavailable) -> Document | None:
+        known = self.cache.get(name)
+        if known is None:
+            raise exc
+        now = time.monotonic()
+        if now - self._last_stale_warning >= STALE_WARNING_EVERY:
+            self._last_stale_warning = now
+            log.warning("%s; serving the last known copy of %r (version %d)", exc, name, known.version)
+        if known.version == 0:
+            return None
+        data = codec.decode_document(known.kind, known.fields, name)
+        return Document(name, data, known.version, known.updated_at, known.updated_by, stale=True)
+
+    def get_field(self, name: str, field: str) -> Call[tuple[bool, Any]]:
+        """Read one top-level field: (found, value)."""
+        validate_name(name)
+        self._check_field(field)
+        return Call(
+            self._read(name, "field", field),
+            lambda raw: self._parse_field(name, field, raw),
+            f"read document {name!r}",
+            READ,
+            lambda exc: self._stale_field(name, field, exc),
+        )
+
+    def _parse_field(self, name: str, field: str, raw: list[Any]) -> tuple[bool, Any]:
+        payload = self._object_payload(name, raw)
+        if not payload:
+            return False, None
+        return True, codec.decode_value(payload[0], f"document {name!r} field {field!r}")
+
+    def _stale_field(self, name: str, field: str, exc: StoreUnavailable) -> tuple[bool, Any]:
+        doc = self._stale_document(name, exc)
+        if doc is None:
+            return False, None
+        if not isinstance(doc.data, dict):
+            raise self._not_object(name)
+        return (field in doc.data), doc.data.get(field)
+
+    def field_count(self, name: str) -> Call[int]:
+        """Number of top-level fields (0 for an absent document)."""
+        validate_name(name)
+        return Call(
+            self._read(name, "len"),
+            lambda raw: int(self._object_payload(name, raw)[0]) if raw else 0,
+            f"read document {name!r}",
+            READ,
+        )
+
+    def field_names(self, name: str) -> Call[list[str]]:
+        """Top-level field names ([] for an absent document)."""
+        validate_name(name)
+        return Call(
+            self._read(name, "keys"),
+            lambda raw: [_text(key) for key in self._object_payload(name, raw)] if raw else [],
+            f"read document {name!r}",
+            READ,
+        )
+
+    def _object_payload(self, name: str, raw: list[Any]) -> list[Any]:
+        if not raw:
+            return []
+        payload = raw[4]
+        if not isinstance(payload, list):
+            raise self._not_object(name)
+        return payload
+
+    @staticmethod
+    def _not_object(name: str) -> InvalidDocument:
+        return InvalidDocument(
+            f"document {name!r} is a plain JSON value, not an object: field operations need an "
+            "object document (use put to replace it)"
+        )
+
+    @staticmethod
+    def _check_field(field: object) -> None:
+        if not isinstance(field, str):
+            raise InvalidDocument(f"field names are strings, not {type(field).__name__} ({field!r})")
+
+    def names(self) -> Call[list[str]]:
+        """The sorted document names."""
+        return Call(
+            ("SMEMBERS", self.keys.names),
+            lambda raw: sorted(_text(name) for name in raw),
+            "list documents",
+        )
+
+    def history(self, name: str, limit: int) -> Call[list[Change]]:
+        """A document's last changes, newest first."""
+        validate_name(name)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidDocument(f"limit must be an int >= 1, not {limit!r}")
+        return Call(
+            ("XREVRANGE", self.keys.history(name), "+", "-", "COUNT", limit),
+            lambda raw: [change_from_entry(entry_id, fields) for entry_id, fields in raw or []],
+            f"read the history of {name!r}",
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _write(
+        self,
+        op: str,
+        name: str,
+        expected: int | None,
+        blob: bytes,
+        args: Iterable[str | bytes],
+        parse: Callable[[Written], T],
+        kind: str = "",
+        writer: str | None = None,
+    ) -> Call[T]:
+        keys = self.keys
+        command = (
+            "EVALSHA",
+            WRITE.sha,
+            8,
+            keys.data(name),
+            keys.meta(name),
+            keys.names,
+            keys.feed,
+            keys.history(name),
+            keys.tombstones,
+            keys.floor,
+            keys.write_id(secrets.token_hex(8)),
+            op,
+            _check_expected(expected),
+            name,
+            writer or self.writer,
+            kind,
+            self.max_document_bytes,
+            self.feed_maxlen,
+            self.history_limit,
+            self.history_ttl,
+            DEFAULT_WRITE_ID_TTL,
+            blob,
+            *args,
+        )
+        return Call(
+            command,
+            lambda raw: parse(self._parse_written(name, expected, raw)),
+            f"write document {name!r}",
+            WRITE,
+        )
+
+    def _parse_written(self, name: str, expected: int | None, raw: list[Any]) -> Written:
+        status = _text(raw[0])
+        if status in ("ok", "dup"):
+            previous = int(raw[4]) if raw[4] else None
+            written = Written(int(raw[1]), float(raw[2]), _text(raw[3]), previous)
+            if _id_key(written.feed_id) > _id_key(self.last_feed_id):
+                self.last_feed_id = written.feed_id
+            return written
+        value = int(raw[1])
+        if status == "noop":
+            return Written(value, 0.0, "", value, applied=False)
+        if status == "conflict":
+            assert expected is not None
+            raise VersionConflict(name, expected, value)
+        if status == "notobject":
+            raise self._not_object(name)
+        if status == "toolarge":
+            raise self._too_large(name, value)
+        raise InvalidDocument(f"unexpected answer {status!r} from the write script")
+
+    def _too_large(self, name: str, size: int) -> InvalidDocument:
+        return InvalidDocument(
+            f"document {name!r} would be {size} bytes encoded, over the limit of "
+            f"{self.max_document_bytes} bytes; nothing was written"
+        )
+
+    def _encode_whole(self, name: str, data: Any) -> codec.EncodedDocument:
+        validate_name(name)
+        encoded = codec.encode_document(data, name)
+        if encoded.size > self.max_document_bytes:
+            raise self._too_large(name, encoded.size)
+        return encoded
+
+    def put(self, name: str, data: Any, expected: int | None, op: str = "put") -> Call[Written]:
+        """Replace a document (``op="restore"`` when a snapshot puts it back)."""
+        encoded = self._encode_whole(name, data)
+        args = [part for pair in encoded.fields for part in pair]
+
+        def done(written: Written) -> Written:
+            self.cache.remember(
+                name, Known(written.version, written.time, self.writer, encoded.kind, dict(encoded.fields))
+            )
+            return written
+
+        return self._write(op, name, expected, encoded.blob, args, done, encoded.kind)
+
+    def updated(self, name: str, data: Any, expected: int) -> Call[Document]:
+        """The put of update(): answers the new Document."""
+        call = self.put(name, data, expected)
+        parse = call.parse
+        return Call(
+            call.command,
+            lambda raw: self._as_document(name, data, parse(raw)),
+            call.action,
+            call.script,
+        )
+
+    def _as_document(self, name: str, data: Any, written: Written) -> Document:
+        return Document(name, data, written.version, written.time, self.writer)
+
+    def merge(
+        self, name: str, fields: Mapping[str, Any], expected: int | None, op: str = "merge"
+    ) -> Call[int]:
+        """Set some top-level fields of an object document in one step."""
+        validate_name(name)
+        if not isinstance(fields, Mapping):
+            raise InvalidDocument(f"merge takes a mapping of top-level fields, not {type(fields).__name__}")
+        encoded = codec.encode_fields(fields.items(), name)
+        if encoded.size > self.max_document_bytes:
+            raise self._too_large(name, encoded.size)
+        args = [part for pair in encoded.fields for part in pair]
+
+        def done(written: Written) -> int:
+            known = Known(written.version, written.time, self.writer, KIND_OBJECT)
+            self.cache.apply(name, written.previous, known, encoded.fields)
+            return written.version
+
+        return self._write(op, name, expected, encoded.blob, args, done)
+
+    def set_field(self, name: str, field: str, value: Any, expected: int | None) -> Call[int]:
+        """Set one top-level field."""
+        self._check_field(field)
+        return self.merge(name, {field: value}, expected, op="set_field")
+
+    def delete_field(self, name: str, field: str, expected: int | None) -> Call[Written]:
+        """Remove one top-level field; ``applied`` is False when it was not there."""
+        validate_name(name)
+        self._check_field(field)
+
+        def done(written: Written) -> Written:
+            if written.applied:
+                known = Known(written.version, written.time, self.writer, KIND_OBJECT)
+                self.cache.apply(name, written.previous, known, [], (field,))
+            return written
+
+        return self._write("delete_field", name, expected, codec.pack_plain([field]), [field], done)
+
+    def delete(self, name: str, expected: int | None, writer: str | None = None) -> Call[bool]:
+        """Delete a document; True if it existed."""
+        validate_name(name)
+
+        def done(written: Written) -> bool:
+            if written.applied:
+                self.cache.remember(name, Known(0))
+            return written.applied
+
+        return self._write("delete", name, expected, b"", [], done, writer=writer)
+
+    # -- update ----------------------------------------------------------------------------
+
+    @staticmethod
+    def apply_update(fn: Callable[[Any], Any], current: Document | None) -> tuple[Any, int]:
+        """Run update()'s function: (new data, version to expect). ``{}`` stands for absent."""
+        data = current.data if current is not None else {}
+        result = fn(data)
+        return (data if result is None else result), (current.version if current is not None else 0)
+
+    @staticmethod
+    def backoff(attempt: int) -> float:
+        """Full-jitter pause before update() attempt ``attempt`` (1-based)."""
+        return random.uniform(0, min(0.1, 0.002 * 2 ** min(attempt, 10)))
+
+    # -- watch -----------------------------------------------------------------------------
+
+    def watch(
+        self, names: Iterable[str] | None, timeout: float | None, after: str | None, block: float
+    ) -> WatchState:
+        """State of one watch() iteration."""
+        return WatchState(self, names, timeout, after, block)
+
+
+class WatchState:
+    """Where a watcher is in the feed, what it wants, and when it stops."""
+
+    def __init__(
+        self,
+        core: Core,
+        names: Iterable[str] | None,
+        timeout: float | None,
+        after: str | None,
+        block: float,
+    ) -> None:
+        if isinstance(names, str):
+            names = [names]
+        self.names = frozenset(validate_name(name) for name in names) if names is not None else None
+        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
+            raise InvalidDocument(f"timeout must be None or seconds >= 0, not {timeout!r}")
+        if after is not None and (not isinstance(after, str) or not STREAM_ID.fullmatch(after)):
+            raise InvalidDocument(f"after must be a feed position such as '1712345678901-0', not {after!r}")
+        self.feed = core.keys.feed
+        self.timeout = timeout
+        self.after = after
+        self.position: str | None = after
+        self.block = block
+        self.called_at_ms = int(time.time() * 1000)
+        self.own_last_write = core.last_feed_id
+        self.idle_since = time.monotonic()
+
+    def start(self, lazy: bool) -> Call[None] | None:
+        """The call that fixes the starting position (None when there is nothing to ask).
+
+        ``lazy`` is True when it runs at the first iteration rather than at the call (asyncio):
+        changes stamped after the call time are then included too.
+        """
+        if self.after is not None:
+            if _id_key(self.after) == (0, 0):
+                return None
+            return Call(
+                ("XRANGE", self.feed, "-", "+", "COUNT", 1), self._check_trimmed, "read the change feed"
+            )
+        return Call(
+            ("XREVRANGE", self.feed, "+", "-", "COUNT", 1),
+            lambda raw: self._set_start(raw, lazy),
+            "read the change feed",
+        )
+
+    def _set_start(self, raw: list[Any], lazy: bool) -> None:
+        last = _text(raw[0][0]) if raw else "0-0"
+        if lazy and _id_key(last) >= (self.called_at_ms, 0):
+            # Entries stamped from the call's millisecond on may have come after the call; this
+            # store's own writes before the call certainly did not.
+            last = max(f"{self.called_at_ms - 1}-{2**64 - 1}", self.own_last_write, key=_id_key)
+        self.position = last
+
+    def _check_trimmed(self, raw: list[Any]) -> None:
+        # The feed is trimmed from its oldest end: if its oldest entry is not after `after`,
+        # every later entry is still there. Otherwise changes may be gone (or Redis lost them).
+        assert self.after is not None
+        if raw and _id_key(_text(raw[0][0])) > _id_key(self.after):
+            raise FeedTrimmed(self.after, _text(raw[0][0]))
+
+    def read(self) -> Call[list[Change]] | None:
+        """The next XREAD, or None once ``timeout`` seconds passed without a change."""
+        wait = self.block
+        if self.timeout is not None:
+            left = self.timeout - (time.monotonic() - self.idle_since)
+            if left <= 0:
+                return None
+            wait = min(wait, left)
+        return Call(
+            (
+                "XREAD",
+                "COUNT",
+                WATCH_BATCH,
+                "BLOCK",
+                max(1, int(wait * 1000)),
+                "STREAMS",
+                self.feed,
+                self.position,
+            ),
+            self._take,
+            "read the change feed",
+        )
+
+    def _take(self, raw: Any) -> list[Change]:
+        changes = []
+        for entry_id, fields in _entries(raw):
+            self.position = _text(entry_id)
+            if self.names is None or _text(fields[b"n"]) in self.names:
+                changes.append(change_from_entry(entry_id, fields))
+        if changes:
+            self.idle_since = time.monotonic()
+        return changes

@@ -1,0 +1,25 @@
+"""The Lua scripts, loaded once from package files and shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script: run with EVALSHA, re-sent with EVAL when the server forgot it."""
+
+    name: str
+    source: str
+    sha: str
+
+
+def _load(name: str) -> Script:
+    source = (resources.files("sharedstate") / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
+    return Script(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())
+
+
+WRITE = _load("write")
+READ = _load("read")

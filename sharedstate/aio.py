@@ -1,0 +1,215 @@
+"""AsyncSharedStore: the asyncio client. Same operations as SharedStore, as coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+
+from sharedstate._core import Call, Core, WatchState
+from sharedstate.connection import check_url, client_options, retry_settings
+from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
+from sharedstate.models import Change, Document
+from sharedstate.options import StoreOptions, prepare_client, settings_options, watch_block
+
+if TYPE_CHECKING:
+    from sharedstate.mapping import AsyncStoreMapping
+
+T = TypeVar("T")
+
+
+class AsyncSharedStore:
+    """The asyncio twin of SharedStore: ``await store.get(...)``, ``async for c in store.watch()``.
+
+    ``from_url``, ``from_env`` and ``mapping`` are plain calls; everything else is awaited.
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.asyncio.Redis,
+        namespace: str = "default",
+        client_name: str | None = None,
+        **options: Any,
+    ) -> None:
+        prepare_client(redis_client)
+        self._redis = redis_client
+        self._core = Core(namespace, client_name, **StoreOptions.check(options))
+        self._block = watch_block(redis_client)
+        self._owns_client = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = "default",
+        client_name: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        **options: Any,
+    ) -> AsyncSharedStore:
+        """Connect to ``url`` with every call bounded by ``timeout`` seconds."""
+        backoff, retries = retry_settings(timeout)
+        client = redis.asyncio.Redis.from_url(
+            check_url(url), retry=Retry(backoff, retries), **client_options(timeout, client_name)
+        )
+        store = cls(client, namespace, client_name, **options)
+        store._owns_client = True
+        return store
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AsyncSharedStore:
+        """Build a store from ``SHAREDSTATE_*`` settings (see ``sharedstate.settings``)."""
+        url, namespace, client_name, timeout, options = settings_options(overrides)
+        return cls.from_url(url, namespace, client_name, timeout=timeout, **options)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this store reads and writes."""
+        return self._core.namespace
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        """The redis-py asyncio client underneath."""
+        return self._redis
+
+    async def _run(self, call: Call[T]) -> T:
+        try:
+            with translate_errors(call.action):
+                try:
+                    raw = await self._redis.execute_command(*call.command)
+                except redis.exceptions.NoScriptError:
+                    raw = await self._redis.execute_command(*call.eval_command())
+        except StoreUnavailable as exc:
+            if call.stale is None:
+                raise
+            return call.stale(exc)
+        return call.parse(raw)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get(self, name: str) -> Document:
+        """The document ``name``; DocumentNotFound if absent."""
+        doc = await self._run(self._core.get(name))
+        if doc is None:
+            raise DocumentNotFound(name)
+        return doc
+
+    async def load(self, name: str, default: Any = None) -> Any:
+        """Just the data of ``name``, or ``default`` if absent."""
+        doc = await self._run(self._core.get(name))
+        return default if doc is None else doc.data
+
+    async def get_field(self, name: str, field: str, default: Any = None) -> Any:
+        """One top-level field, or ``default`` if the document or field is absent."""
+        found, value = await self._run(self._core.get_field(name, field))
+        return value if found else default
+
+    async def names(self) -> list[str]:
+        """The sorted names of all documents."""
+        return await self._run(self._core.names())
+
+    async def history(self, name: str, limit: int = 20) -> list[Change]:
+        """The last ``limit`` changes of ``name``, newest first, deletes included."""
+        return await self._run(self._core.history(name, limit))
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def put(self, name: str, data: Any, expected_version: int | None = None) -> int:
+        """Replace the document; returns its new version (see SharedStore.put)."""
+        return (await self._run(self._core.put(name, data, expected_version))).version
+
+    async def merge(self, name: str, fields: Mapping[str, Any], expected_version: int | None = None) -> int:
+        """Set several top-level fields in one atomic step (creating the document if absent)."""
+        return await self._run(self._core.merge(name, fields, expected_version))
+
+    async def set_field(self, name: str, field: str, value: Any, expected_version: int | None = None) -> int:
+        """Set one top-level field (creating the document if absent); returns the new version."""
+        return await self._run(self._core.set_field(name, field, value, expected_version))
+
+    async def delete_field(self, name: str, field: str, expected_version: int | None = None) -> int:
+        """Remove one top-level field; an absent field writes nothing and returns the current version."""
+        return (await self._run(self._core.delete_field(name, field, expected_version))).version
+
+    async def delete(self, name: str, expected_version: int | None = None) -> bool:
+        """Delete the document; True if it existed."""
+        return await self._run(self._core.delete(name, expected_version))
+
+    async def update(
+        self, name: str, fn: Callable[[Any], Any], retries: int = DEFAULT_UPDATE_RETRIES
+    ) -> Document:
+        """Read-modify-write with retry on conflict (see SharedStore.update); ``fn`` is a plain function."""
+        attempt = 0
+        while True:
+            current = await self._run(self._core.get(name, stale=False))
+            data, expected = self._core.apply_update(fn, current)
+            try:
+                return await self._run(self._core.updated(name, data, expected))
+            except VersionConflict:
+                attempt += 1
+                if attempt > retries:
+                    raise
+                await asyncio.sleep(self._core.backoff(attempt))
+
+    # -- views ---------------------------------------------------------------------------
+
+    def watch(
+        self,
+        names: Iterable[str] | None = None,
+        timeout: float | None = None,
+        after: str | None = None,
+    ) -> AsyncIterator[Change]:
+        """Changes made after this call (or after ``after``), for ``async for``.
+
+        The feed position is fixed at the first iteration, counting changes stamped after the
+        call's time as well; stops after ``timeout`` seconds without a change.
+        """
+        return _AsyncWatch(self, self._core.watch(names, timeout, after, self._block))
+
+    def mapping(self, name: str) -> AsyncStoreMapping:
+        """An async mapping view of one object document; see AsyncStoreMapping."""
+        from sharedstate.mapping import AsyncStoreMapping
+
+        return AsyncStoreMapping(self, name)
+
+    async def close(self) -> None:
+        """Release connections (of a client this store created)."""
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> AsyncSharedStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncSharedStore(namespace={self.namespace!r})"
+
+
+class _AsyncWatch(AsyncIterator[Change]):
+    def __init__(self, store: AsyncSharedStore, state: WatchState) -> None:
+        self._store = store
+        self._state = state
+        self._started = False
+        self._ready: list[Change] = []
+
+    def __aiter__(self) -> _AsyncWatch:
+        return self
+
+    async def __anext__(self) -> Change:
+        if not self._started:
+            self._started = True
+            start = self._state.start(lazy=True)
+            if start is not None:
+                await self._store._run(start)
+        while not self._ready:
+            call = self._state.read()
+            if call is None:
+                raise StopAsyncIteration
+            self._ready = await self._store._run(call)
+        return self._ready.pop(0)

@@ -1,0 +1,84 @@
+"""Redis client settings that keep every call within the store's time budget."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.backoff import ExponentialWithJitterBackoff
+
+from sharedstate.errors import ConfigurationError
+
+_CLIENT_NAME = re.compile(r"[!-~]{1,128}")  # what CLIENT SETNAME accepts: no spaces
+
+
+def client_options(timeout: float, client_name: str | None) -> dict[str, Any]:
+    """Keyword arguments for ``Redis.from_url`` (sync or asyncio) bounded by ``timeout``.
+
+    A call makes at most 3 attempts of ``timeout / 4`` seconds each with backoff of at most
+    ``timeout / 8`` between them: answered or failed within ``timeout`` even when Redis is
+    frozen. The caller adds the ``retry`` object of its flavour (sync or asyncio).
+    """
+    if timeout <= 0:
+        raise ConfigurationError(f"timeout must be > 0 seconds, not {timeout!r}")
+    per_try = timeout / 4
+    options: dict[str, Any] = {
+        "socket_timeout": per_try,
+        "socket_connect_timeout": per_try,
+        "socket_keepalive": True,
+        "decode_responses": False,
+    }
+    if client_name and _CLIENT_NAME.fullmatch(client_name):
+        options["client_name"] = client_name
+    return options
+
+
+def retry_settings(timeout: float) -> tuple[ExponentialWithJitterBackoff, int]:
+    """Backoff and retry count matching ``client_options``."""
+    return ExponentialWithJitterBackoff(base=0.05, cap=timeout / 8), 2
+
+
+def check_url(url: object) -> str:
+    """Refuse what is clearly not a Redis URL, without echoing a password."""
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(
+            f"not a Redis URL: {mask_url(str(url))!r} (expected redis://, rediss:// or unix://)"
+        )
+    return url
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def socket_timeout_of(client: Any) -> float | None:
+    """The socket timeout a redis-py client (sync or asyncio, single or pooled) was made with."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    value = kwargs.get("socket_timeout")
+    return float(value) if value else None
+
+
+def decodes_responses(client: Any) -> bool:
+    """True when a client turns replies into str: the store needs raw bytes."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    if kwargs.get("decode_responses"):
+        return True
+    encoder = getattr(client, "get_encoder", None)
+    try:
+        return bool(encoder and encoder().decode_responses)
+    except Exception:  # cluster clients build encoders lazily; they carry the flag in kwargs
+        return False

@@ -1,0 +1,125 @@
+"""The one exception tree of sharedstate.
+
+    SharedStateError
+    ├── VersionConflict      a compare-and-set write met another version
+    ├── DocumentNotFound     the document does not exist (also a LookupError)
+    ├── StoreUnavailable     Redis could not be reached in time; a write's outcome is unknown
+    ├── InvalidDocument      bad name, a value JSON can't hold, too large (also a ValueError)
+    ├── FeedTrimmed          watch(after=...) asked for changes the capped feed no longer holds
+    └── ConfigurationError   settings missing or wrong
+
+Errors from redis-py are translated in one place (``translate_errors``) and chained with
+``raise ... from exc``. Messages never carry a Redis URL or password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis.exceptions
+
+
+class SharedStateError(Exception):
+    """Root of every error raised by sharedstate."""
+
+
+class VersionConflict(SharedStateError):
+    """A write expected one version of a document and found another.
+
+    ``actual`` is 0 when the document does not exist.
+    """
+
+    def __init__(self, name: str, expected: int, actual: int) -> None:
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"document {name!r}: expected version {expected}, found {actual}")
+
+    def __reduce__(self) -> tuple[type[VersionConflict], tuple[str, int, int]]:
+        return (type(self), (self.name, self.expected, self.actual))
+
+
+class DocumentNotFound(SharedStateError, LookupError):
+    """The document does not exist."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"document {name!r} does not exist")
+
+    def __reduce__(self) -> tuple[type[DocumentNotFound], tuple[str]]:
+        return (type(self), (self.name,))
+
+
+class StoreUnavailable(SharedStateError):
+    """Redis did not answer in time or refused the command.
+
+    For a write this means the outcome is unknown: it may or may not have been applied.
+    """
+
+
+class InvalidDocument(SharedStateError, ValueError):
+    """A name, value or size that the store refuses; nothing was written."""
+
+
+class FeedTrimmed(SharedStateError):
+    """The change feed was trimmed past the position a watcher asked to resume from."""
+
+    def __init__(self, after: str, oldest: str) -> None:
+        self.after = after
+        self.oldest = oldest
+        super().__init__(
+            f"the change feed no longer holds changes after {after}: its oldest entry is {oldest}; "
+            "re-read the documents and watch from now"
+        )
+
+    def __reduce__(self) -> tuple[type[FeedTrimmed], tuple[str, str]]:
+        return (type(self), (self.after, self.oldest))
+
+
+class ConfigurationError(SharedStateError):
+    """Settings are missing or invalid."""
+
+
+# Errors meaning "Redis is not there or not answering": the store maps them to StoreUnavailable.
+_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MaxConnectionsError,
+    OSError,
+)
+
+
+def unavailable(exc: BaseException, action: str) -> StoreUnavailable:
+    """Build the StoreUnavailable for a redis-py error, without secrets in the message."""
+    kind = type(exc).__name__
+    return StoreUnavailable(f"Redis unavailable while trying to {action} ({kind}: {_safe(exc)})")
+
+
+def _safe(exc: BaseException) -> str:
+    # redis-py messages name host:port at most; cut anything that looks like a URL anyway.
+    text = str(exc)
+    for scheme in ("redis://", "rediss://", "unix://"):
+        if scheme in text:
+            return "connection error"
+    return text[:200]
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Map redis-py exceptions raised inside the block to sharedstate's tree."""
+    try:
+        yield
+    except SharedStateError:
+        raise
+    except redis.exceptions.ResponseError as exc:
+        text = str(exc)
+        if text.startswith(("OOM", "MISCONF", "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS")):
+            raise unavailable(exc, action) from exc
+        raise SharedStateError(f"Redis refused to {action}: {_safe(exc)}") from exc
+    except _UNAVAILABLE as exc:
+        raise unavailable(exc, action) from exc
+    except redis.exceptions.RedisError as exc:
+        raise SharedStateError(f"Redis error while trying to {action}: {_safe(exc)}") from exc

@@ -1,0 +1,137 @@
+"""Redis key layout and every default, each explained in a line.
+
+Every key of a namespace starts with ``ss:{<namespace>}:``. The braces are a Redis Cluster
+hash tag: all keys of one namespace live in one slot, so each write (data, meta, names,
+history, feed) is one atomic script on a single Redis and on a Cluster alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sharedstate.errors import InvalidDocument
+
+PREFIX = "ss"
+"""Every sharedstate key starts with ``ss:``; RQ's keys start with ``rq:``."""
+
+NAME_RE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+"""A document name: 1-200 ASCII letters, digits and ``._-:``."""
+
+NAMESPACE_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""A namespace: like a name but shorter and without ``:``, so it reads well inside keys."""
+
+VALUE_FIELD = "="
+"""Hash field holding a whole document whose top level is not a JSON object."""
+
+KIND_OBJECT = "o"
+"""Meta ``k`` of a document whose top level is an object: one hash field per key."""
+
+KIND_VALUE = "v"
+"""Meta ``k`` of any other document: the whole value in the hash field ``VALUE_FIELD``."""
+
+DEFAULT_NAMESPACE = "default"
+"""Namespace used when none is configured."""
+
+DEFAULT_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+"""Largest encoded document accepted (fields plus values, msgpack)."""
+
+DEFAULT_FEED_MAXLEN = 10_000
+"""Approximate number of entries kept in a namespace's change feed."""
+
+DEFAULT_HISTORY_LIMIT = 50
+"""Exact number of changes kept in each document's history."""
+
+DEFAULT_HISTORY_TTL = 30 * 24 * 3600
+"""Seconds a deleted document's history is kept (renewed if the name is written again)."""
+
+DEFAULT_WRITE_ID_TTL = 120
+"""Seconds a write's id is remembered, so a write re-sent by redis-py's retry applies once."""
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds within which any call either answers or raises StoreUnavailable (from_url clients)."""
+
+DEFAULT_UPDATE_RETRIES = 50
+"""Times update() retries a read-modify-write that met a conflict."""
+
+DEFAULT_STALE_CACHE_SIZE = 10_000
+"""Documents whose last known copy is kept per process for reads while Redis is down."""
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid document name, else raise InvalidDocument."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidDocument(
+            f"invalid document name {name!r}: use 1-200 characters of ASCII letters, digits and ._-:"
+        )
+    return name
+
+
+def validate_namespace(namespace: object) -> str:
+    """Return ``namespace`` if valid, else raise InvalidDocument."""
+    if not isinstance(namespace, str) or not NAMESPACE_RE.fullmatch(namespace):
+        raise InvalidDocument(
+            f"invalid namespace {namespace!r}: use 1-64 characters of ASCII letters, digits and ._-"
+        )
+    return namespace
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The keys of one namespace."""
+
+    namespace: str
+
+    @property
+    def base(self) -> str:
+        """``ss:{<namespace>}:``, the prefix of every key of the namespace."""
+        return f"{PREFIX}:{{{self.namespace}}}:"
+
+    def data(self, name: str) -> str:
+        """Hash of a document's fields (msgpack values)."""
+        return f"{self.base}d:{name}"
+
+    def meta(self, name: str) -> str:
+        """Hash of a document's version ``v``, time ``t``, writer ``w``, kind ``k``, size ``s``."""
+        return f"{self.base}m:{name}"
+
+    def history(self, name: str) -> str:
+        """Capped stream of a document's last changes (kept after a delete, with a TTL)."""
+        return f"{self.base}h:{name}"
+
+    def write_id(self, write_id: str) -> str:
+        """Short-lived record of one applied write, for idempotent re-sends."""
+        return f"{self.base}w:{write_id}"
+
+    @property
+    def names(self) -> str:
+        """Set of the namespace's document names."""
+        return f"{self.base}names"
+
+    @property
+    def feed(self) -> str:
+        """Capped stream of every change in the namespace: the change feed."""
+        return f"{self.base}feed"
+
+    @property
+    def tombstones(self) -> str:
+        """Hash name -> last version of deleted documents, so versions are never reused."""
+        return f"{self.base}tomb"
+
+    @property
+    def floor(self) -> str:
+        """Version floor set by a restore: every later write gets a version above it."""
+        return f"{self.base}floor"
+
+    @property
+    def marker(self) -> str:
+        """Set by the durability side once the namespace is accounted for; gone when Redis lost data."""
+        return f"{self.base}marker"
+
+    def system(self, what: str) -> str:
+        """Internal records of the worker and API (catalogue, job runs, locks): never documents."""
+        return f"{self.base}sys:{what}"
+
+    def name_of_data_key(self, key: str) -> str:
+        """The document name of a data key (inverse of ``data``)."""
+        return key[len(self.base) + 2 :]

@@ -1,0 +1,43 @@
+"""The small immutable value types the store hands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Op = Literal["put", "merge", "set_field", "delete_field", "delete", "restore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document as read at one instant.
+
+    ``stale`` is True when Redis was unreachable and this is the last copy this process knew.
+    """
+
+    name: str
+    data: Any
+    version: int
+    updated_at: float
+    updated_by: str
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed or of a document's history.
+
+    ``fields`` holds the values written: the whole document for ``put`` and ``restore``, the
+    fields set for ``merge`` and ``set_field``, ``{}`` for ``delete_field`` (whose field names
+    are in ``removed``) and None for ``delete``. ``id`` is the position in the feed, usable as
+    ``watch(after=...)``.
+    """
+
+    id: str
+    name: str
+    version: int
+    op: str
+    fields: Any
+    writer: str
+    time: float
+    removed: tuple[str, ...] = ()

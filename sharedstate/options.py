@@ -1,0 +1,64 @@
+"""Construction helpers shared by SharedStore and AsyncSharedStore (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sharedstate.connection import decodes_responses, socket_timeout_of
+from sharedstate.errors import ConfigurationError
+from sharedstate.settings import Settings
+
+WATCH_BLOCK_MAX = 1.0
+
+
+class StoreOptions:
+    """The keyword options a store accepts beside the client, namespace and client name."""
+
+    NAMES = frozenset(
+        {
+            "max_document_bytes",
+            "stale_reads",
+            "stale_cache_size",
+            "feed_maxlen",
+            "history_limit",
+            "history_ttl",
+        }
+    )
+
+    @classmethod
+    def check(cls, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - cls.NAMES)
+        if unknown:
+            raise TypeError(
+                f"unknown store option(s): {', '.join(unknown)}; known: {', '.join(sorted(cls.NAMES))}"
+            )
+        return options
+
+
+def prepare_client(client: Any) -> None:
+    """Refuse a client the store cannot use."""
+    if decodes_responses(client):
+        raise ConfigurationError(
+            "the Redis client decodes responses (decode_responses=True); sharedstate stores "
+            "binary values: pass a client made with decode_responses=False"
+        )
+
+
+def watch_block(client: Any) -> float:
+    """Longest XREAD BLOCK for this client: under its socket timeout, at most one second."""
+    socket_timeout = socket_timeout_of(client)
+    return WATCH_BLOCK_MAX if socket_timeout is None else min(WATCH_BLOCK_MAX, socket_timeout / 2)
+
+
+def settings_options(overrides: dict[str, Any]) -> tuple[str, str, str | None, float, dict[str, Any]]:
+    """(url, namespace, client_name, timeout, store options) from the environment and overrides."""
+    settings = Settings.load(**{k: v for k, v in overrides.items() if k in Settings.model_fields})
+    extra = {k: v for k, v in overrides.items() if k not in Settings.model_fields}
+    options = {
+        "max_document_bytes": settings.max_document_bytes,
+        "stale_reads": settings.stale_reads,
+        "feed_maxlen": settings.feed_maxlen,
+        "history_limit": settings.history_limit,
+        **StoreOptions.check(extra),
+    }
+    return settings.require_redis_url(), settings.namespace, settings.client_name, settings.timeout, options

@@ -1,0 +1,129 @@
+-- write.lua: every write to a document as one atomic step.
+--
+-- KEYS[1] data hash        ss:{ns}:d:<name>   field -> msgpack value
+-- KEYS[2] meta hash        ss:{ns}:m:<name>   v version, t time, w writer, k kind, s size
+-- KEYS[3] names set        ss:{ns}:names
+-- KEYS[4] feed stream      ss:{ns}:feed
+-- KEYS[5] history stream   ss:{ns}:h:<name>
+-- KEYS[6] tombstones hash  ss:{ns}:tomb       name -> version of the delete
+-- KEYS[7] version floor    ss:{ns}:floor      set by a restore
+-- KEYS[8] write id         ss:{ns}:w:<id>     result of this write, for re-sends
+--
+-- ARGV[1]  op: put | merge | set_field | delete_field | delete | restore
+-- ARGV[2]  expected version: '' none, '0' must not exist, else that version
+-- ARGV[3]  document name
+-- ARGV[4]  writer
+-- ARGV[5]  kind written by put/restore: 'o' object, 'v' plain value; '' otherwise
+-- ARGV[6]  largest document size allowed, bytes
+-- ARGV[7]  feed length (approximate), ARGV[8] history length (exact)
+-- ARGV[9]  seconds a deleted document's history is kept, ARGV[10] seconds the write id is kept
+-- ARGV[11] feed payload: msgpack of the values written (or of the removed field names)
+-- ARGV[12..] field, value pairs (put/restore/merge/set_field) or field names (delete_field)
+--
+-- Returns {status, version, time, feed id, previous version}:
+--   ok        applied
+--   dup       this write id was applied before: its first result (previous version '')
+--   conflict  version = the actual version, nothing written
+--   noop      nothing to delete, version = the current one
+--   notobject the document is a plain value, field writes need an object
+--   toolarge  version = the size the document would have had
+
+local unpack = unpack or table.unpack
+local function fmt(n) return string.format('%d', n) end
+
+local done = redis.call('GET', KEYS[8])
+if done then
+  local v, t, id = string.match(done, '^(%d+)|([^|]*)|(.*)$')
+  return {'dup', v, t, id, ''}
+end
+
+local op = ARGV[1]
+local meta = redis.call('HMGET', KEYS[2], 'v', 'k', 's')
+local cur = tonumber(meta[1]) or 0
+local kind = meta[2]
+local size = tonumber(meta[3]) or 0
+
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= cur then
+  return {'conflict', fmt(cur)}
+end
+
+local whole = (op == 'put' or op == 'restore')
+if op == 'delete' and cur == 0 then
+  return {'noop', '0'}
+end
+if not whole and op ~= 'delete' then
+  if cur > 0 and kind ~= 'o' then return {'notobject', fmt(cur)} end
+  kind = 'o'
+end
+
+-- the size after this write, checked before anything is written
+local removed = {}
+if whole then
+  kind = ARGV[5]
+  size = 0
+  if kind == 'v' then
+    size = #ARGV[13]
+  else
+    for i = 12, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
+  end
+elseif op == 'merge' or op == 'set_field' then
+  for i = 12, #ARGV, 2 do
+    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
+    if old > 0 then size = size - old - #ARGV[i] end
+    size = size + #ARGV[i] + #ARGV[i + 1]
+  end
+elseif op == 'delete_field' then
+  for i = 12, #ARGV do
+    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
+    if old > 0 then
+      size = size - old - #ARGV[i]
+      removed[#removed + 1] = ARGV[i]
+    end
+  end
+  if #removed == 0 then return {'noop', fmt(cur)} end
+end
+if size > tonumber(ARGV[6]) then
+  return {'toolarge', fmt(size)}
+end
+
+-- versions never go back: not after a delete (tombstone), not after a restore (floor)
+local base = cur
+if cur == 0 then base = tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '0') or 0 end
+local floor = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+if floor > base then base = floor end
+local ver = base + 1
+
+local now = redis.call('TIME')
+local t = now[1] .. '.' .. string.format('%06d', tonumber(now[2]))
+
+if op == 'delete' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  redis.call('HSET', KEYS[6], ARGV[3], fmt(ver))
+else
+  if whole then redis.call('DEL', KEYS[1]) end
+  if op == 'delete_field' then
+    redis.call('HDEL', KEYS[1], unpack(removed))
+  else
+    -- chunks: unpack() of very many values overflows Lua's C stack
+    for i = 12, #ARGV, 1000 do
+      redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+    end
+  end
+  redis.call('HSET', KEYS[2], 'v', fmt(ver), 't', t, 'w', ARGV[4], 'k', kind, 's', fmt(size))
+  if cur == 0 then
+    redis.call('SADD', KEYS[3], ARGV[3])
+    redis.call('HDEL', KEYS[6], ARGV[3])
+  end
+end
+
+local entry = {'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', ARGV[11]}
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(entry))
+redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], '*', 'i', id, unpack(entry))
+if op == 'delete' then
+  redis.call('EXPIRE', KEYS[5], ARGV[9])
+elseif cur == 0 then
+  redis.call('PERSIST', KEYS[5])
+end
+redis.call('SET', KEYS[8], fmt(ver) .. '|' .. t .. '|' .. id, 'EX', ARGV[10])
+return {'ok', fmt(ver), t, id, fmt(cur)}

@@ -1,0 +1,147 @@
+"""All configuration, read from the environment in this one object.
+
+Variables use the prefix ``SHAREDSTATE_``; where a platform sets its own name
+(``REDIS_URL``, ``RAILWAY_VOLUME_MOUNT_PATH``, ``PORT``) that name is the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sharedstate.errors import ConfigurationError
+from sharedstate.keys import (
+    DEFAULT_FEED_MAXLEN,
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_NAMESPACE,
+    DEFAULT_TIMEOUT,
+    NAMESPACE_RE,
+)
+
+Role = Literal["read", "write", "admin"]
+ROLES: tuple[Role, ...] = ("read", "write", "admin")
+_KEEP_RE = re.compile(r"(last|hourly|daily|weekly)=(\d+)")
+
+
+def _env(name: str, *fallbacks: str) -> AliasChoices:
+    return AliasChoices(f"SHAREDSTATE_{name}", *fallbacks)
+
+
+class Settings(BaseSettings):
+    """Every setting of the client, worker, API and CLI, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="SHAREDSTATE_", extra="ignore", populate_by_name=True)
+
+    redis_url: SecretStr | None = Field(None, validation_alias=_env("REDIS_URL", "REDIS_URL"))
+    namespace: str = Field(DEFAULT_NAMESPACE, validation_alias=_env("NAMESPACE"))
+    client_name: str | None = Field(None, validation_alias=_env("CLIENT_NAME"))
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, validation_alias=_env("TIMEOUT"))
+    stale_reads: bool = Field(True, validation_alias=_env("STALE_READS"))
+    max_document_bytes: int = Field(
+        DEFAULT_MAX_DOCUMENT_BYTES, gt=0, validation_alias=_env("MAX_DOCUMENT_BYTES")
+    )
+    feed_maxlen: int = Field(DEFAULT_FEED_MAXLEN, gt=0, validation_alias=_env("FEED_MAXLEN"))
+    history_limit: int = Field(DEFAULT_HISTORY_LIMIT, gt=0, validation_alias=_env("HISTORY_LIMIT"))
+
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("DATA_DIR", "RAILWAY_VOLUME_MOUNT_PATH"))
+    snapshot_interval: int = Field(60, gt=0, validation_alias=_env("SNAPSHOT_INTERVAL"))
+    snapshot_keep: str = Field("last=10,hourly=24,daily=7,weekly=4", validation_alias=_env("SNAPSHOT_KEEP"))
+
+    verify_job: str | None = Field(None, validation_alias=_env("VERIFY_JOB"))
+    verify_cron: str = Field("0 */6 * * *", validation_alias=_env("VERIFY_CRON"))
+    verify_interval: int | None = Field(None, gt=0, validation_alias=_env("VERIFY_INTERVAL"))
+    verify_timeout: int = Field(180, gt=0, validation_alias=_env("VERIFY_TIMEOUT"))
+    verify_retries: int = Field(0, ge=0, validation_alias=_env("VERIFY_RETRIES"))
+
+    api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
+    api_port: int = Field(8080, gt=0, lt=65536, validation_alias=_env("API_PORT", "PORT"))
+    api_tokens: SecretStr | None = Field(None, validation_alias=_env("API_TOKENS"))
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not NAMESPACE_RE.fullmatch(value):
+            raise ValueError("use 1-64 characters of ASCII letters, digits and ._-")
+        return value
+
+    @field_validator("verify_job")
+    @classmethod
+    def _verify_job(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\w.]+:[\w.]+", value):
+            raise ValueError("expected an import path such as 'mybot.jobs:periodic_verification'")
+        return value or None
+
+    @field_validator("snapshot_keep")
+    @classmethod
+    def _snapshot_keep(cls, value: str) -> str:
+        parse_keep(value)
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _api_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_tokens(value.get_secret_value())
+        return value
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment; ConfigurationError (naming the variable, never a value) if invalid."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"SHAREDSTATE_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid configuration: {problems}") from None
+
+    def require_redis_url(self) -> str:
+        """The Redis URL, or a ConfigurationError that says how to set it."""
+        if self.redis_url is None or not self.redis_url.get_secret_value():
+            raise ConfigurationError(
+                "no Redis configured: set SHAREDSTATE_REDIS_URL (or REDIS_URL), e.g. redis://localhost:6379/0"
+            )
+        return self.redis_url.get_secret_value()
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Where snapshots live: ``<data dir>/snapshots``."""
+        return self.data_dir / "snapshots"
+
+    def tokens(self) -> dict[str, Role]:
+        """Token -> role from ``SHAREDSTATE_API_TOKENS``."""
+        return parse_tokens(self.api_tokens.get_secret_value()) if self.api_tokens else {}
+
+
+def parse_tokens(text: str) -> dict[str, Role]:
+    """Parse ``role:token,role:token``; ValueError (without the tokens) if malformed."""
+    tokens: dict[str, Role] = {}
+    for index, item in enumerate(part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        role, sep, token = item.partition(":")
+        role = role.strip()
+        if not sep or role not in ROLES or not token.strip():
+            raise ValueError(f"entry {index + 1} is not 'role:token' with a role of read, write or admin")
+        tokens[token.strip()] = role
+    return tokens
+
+
+def parse_keep(text: str) -> dict[str, int]:
+    """Parse ``last=10,hourly=24,daily=7,weekly=4``."""
+    keep = {"last": 0, "hourly": 0, "daily": 0, "weekly": 0}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        match = _KEEP_RE.fullmatch(item)
+        if not match:
+            raise ValueError(f"{item!r} is not one of last=N, hourly=N, daily=N, weekly=N")
+        keep[match.group(1)] = int(match.group(2))
+    if keep["last"] < 1:
+        raise ValueError("last=N must keep at least one snapshot")
+    return keep

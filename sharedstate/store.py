@@ -1,0 +1,222 @@
+"""SharedStore: the synchronous client. All logic is in ``_core``; this file only does I/O."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+import redis.exceptions
+from redis.retry import Retry
+
+from sharedstate._core import Call, Core, WatchState
+from sharedstate.connection import check_url, client_options, retry_settings
+from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
+from sharedstate.models import Change, Document
+from sharedstate.options import StoreOptions, prepare_client, settings_options, watch_block
+
+if TYPE_CHECKING:
+    from sharedstate.mapping import StoreMapping
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class SharedStore:
+    """A namespace of JSON documents in Redis, shared safely between processes.
+
+    >>> store = SharedStore.from_url("redis://localhost:6379/0", namespace="mybot", client_name="bot")
+    >>> v = store.put("config", {"a": 1})
+    >>> store.update("config", lambda data: {**data, "n": data.get("n", 0) + 1}).version
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        namespace: str = "default",
+        client_name: str | None = None,
+        **options: Any,
+    ) -> None:
+        prepare_client(redis_client)
+        self._redis = redis_client
+        self._core = Core(namespace, client_name, **StoreOptions.check(options))
+        self._block = watch_block(redis_client)
+        self._owns_client = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        namespace: str = "default",
+        client_name: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        **options: Any,
+    ) -> SharedStore:
+        """Connect to ``url`` with every call bounded by ``timeout`` seconds."""
+        backoff, retries = retry_settings(timeout)
+        client = redis.Redis.from_url(
+            check_url(url), retry=Retry(backoff, retries), **client_options(timeout, client_name)
+        )
+        store = cls(client, namespace, client_name, **options)
+        store._owns_client = True
+        return store
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> SharedStore:
+        """Build a store from ``SHAREDSTATE_*`` settings (see ``sharedstate.settings``)."""
+        url, namespace, client_name, timeout, options = settings_options(overrides)
+        return cls.from_url(url, namespace, client_name, timeout=timeout, **options)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this store reads and writes."""
+        return self._core.namespace
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The redis-py client underneath."""
+        return self._redis
+
+    def _run(self, call: Call[T]) -> T:
+        try:
+            with translate_errors(call.action):
+                try:
+                    raw = self._redis.execute_command(*call.command)
+                except redis.exceptions.NoScriptError:
+                    raw = self._redis.execute_command(*call.eval_command())
+        except StoreUnavailable as exc:
+            if call.stale is None:
+                raise
+            return call.stale(exc)
+        return call.parse(raw)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, name: str) -> Document:
+        """The document ``name``; DocumentNotFound if absent."""
+        doc = self._run(self._core.get(name))
+        if doc is None:
+            raise DocumentNotFound(name)
+        return doc
+
+    def load(self, name: str, default: Any = None) -> Any:
+        """Just the data of ``name``, or ``default`` if absent."""
+        doc = self._run(self._core.get(name))
+        return default if doc is None else doc.data
+
+    def get_field(self, name: str, field: str, default: Any = None) -> Any:
+        """One top-level field, or ``default`` if the document or field is absent."""
+        found, value = self._run(self._core.get_field(name, field))
+        return value if found else default
+
+    def names(self) -> list[str]:
+        """The sorted names of all documents."""
+        return self._run(self._core.names())
+
+    def history(self, name: str, limit: int = 20) -> list[Change]:
+        """The last ``limit`` changes of ``name``, newest first, deletes included."""
+        return self._run(self._core.history(name, limit))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, name: str, data: Any, expected_version: int | None = None) -> int:
+        """Replace the document; returns its new version.
+
+        ``expected_version`` makes it a compare-and-set (0: create only); a mismatch raises
+        VersionConflict.
+        """
+        return self._run(self._core.put(name, data, expected_version)).version
+
+    def merge(self, name: str, fields: Mapping[str, Any], expected_version: int | None = None) -> int:
+        """Set several top-level fields in one atomic step (creating the document if absent)."""
+        return self._run(self._core.merge(name, fields, expected_version))
+
+    def set_field(self, name: str, field: str, value: Any, expected_version: int | None = None) -> int:
+        """Set one top-level field (creating the document if absent); returns the new version."""
+        return self._run(self._core.set_field(name, field, value, expected_version))
+
+    def delete_field(self, name: str, field: str, expected_version: int | None = None) -> int:
+        """Remove one top-level field; an absent field writes nothing and returns the current version."""
+        return self._run(self._core.delete_field(name, field, expected_version)).version
+
+    def delete(self, name: str, expected_version: int | None = None) -> bool:
+        """Delete the document; True if it existed."""
+        return self._run(self._core.delete(name, expected_version))
+
+    def update(self, name: str, fn: Callable[[Any], Any], retries: int = DEFAULT_UPDATE_RETRIES) -> Document:
+        """Read-modify-write with retry on conflict.
+
+        ``fn`` gets the data (``{}`` if the document is absent) and returns the new data, or
+        mutates it and returns None. VersionConflict once ``retries`` retries are spent.
+        """
+        attempt = 0
+        while True:
+            current = self._run(self._core.get(name, stale=False))
+            data, expected = self._core.apply_update(fn, current)
+            try:
+                return self._run(self._core.updated(name, data, expected))
+            except VersionConflict:
+                attempt += 1
+                if attempt > retries:
+                    raise
+                time.sleep(self._core.backoff(attempt))
+
+    # -- views ---------------------------------------------------------------------------
+
+    def watch(
+        self,
+        names: Iterable[str] | None = None,
+        timeout: float | None = None,
+        after: str | None = None,
+    ) -> Iterator[Change]:
+        """Changes made after this call (or after feed position ``after``), as they happen.
+
+        Stops after ``timeout`` seconds without a change (never, if None). Raises FeedTrimmed
+        when ``after`` is older than what the capped feed still holds.
+        """
+        state = self._core.watch(names, timeout, after, self._block)
+        start = state.start(lazy=False)
+        if start is not None:
+            self._run(start)
+        return _Watch(self, state)
+
+    def mapping(self, name: str) -> StoreMapping:
+        """A MutableMapping view of one object document; see StoreMapping."""
+        from sharedstate.mapping import StoreMapping
+
+        return StoreMapping(self, name)
+
+    def close(self) -> None:
+        """Release connections (of a client this store created)."""
+        if self._owns_client:
+            self._redis.close()
+
+    def __enter__(self) -> SharedStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SharedStore(namespace={self.namespace!r})"
+
+
+class _Watch(Iterator[Change]):
+    def __init__(self, store: SharedStore, state: WatchState) -> None:
+        self._store = store
+        self._state = state
+        self._ready: list[Change] = []
+
+    def __iter__(self) -> _Watch:
+        return self
+
+    def __next__(self) -> Change:
+        while not self._ready:
+            call = self._state.read()
+            if call is None:
+                raise StopIteration
+            self._ready = self._store._run(call)
+        return self._ready.pop(0)

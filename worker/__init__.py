@@ -1,0 +1,1 @@
+"""The worker service: RQ workers, RQ cron, snapshots (see docs/worker.md)."""

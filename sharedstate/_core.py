@@ -79,8 +79,11 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _pairs(flat: list[Any]) -> dict[str, bytes]:
-    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+def _pairs(flat: list[Any], name: str) -> dict[str, bytes]:
+    try:
+        return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+    except UnicodeDecodeError:
+        raise InvalidDocument(f"document {name!r} has a field name that is not UTF-8") from None
 
 
 def _check_expected(expected: object) -> str:
@@ -177,7 +180,7 @@ class Core:
             self.cache.remember(name, Known(0))
             return None
         version, updated_at, writer, kind, flat = raw
-        known = Known(int(version), float(updated_at), _text(writer), _text(kind), _pairs(flat))
+        known = Known(int(version), float(updated_at), _text(writer), _text(kind), _pairs(flat, name))
         data = codec.decode_document(known.kind, known.fields, name)
         self.cache.remember(name, known)
         return Document(name, data, known.version, known.updated_at, known.updated_by)

@@ -95,7 +95,10 @@ _UNAVAILABLE = (
 def unavailable(exc: BaseException, action: str) -> StoreUnavailable:
     """Build the StoreUnavailable for a redis-py error, without secrets in the message."""
     kind = type(exc).__name__
-    return StoreUnavailable(f"Redis unavailable while trying to {action} ({kind}: {_safe(exc)})")
+    message = f"Redis unavailable while trying to {action} ({kind}: {_safe(exc)})"
+    if action.startswith("write"):
+        message += "; the outcome is unknown: the write may or may not have been applied"
+    return StoreUnavailable(message)
 
 
 def _safe(exc: BaseException) -> str:

@@ -12,11 +12,12 @@ from sharedstate.errors import (
     FeedTrimmed,
     InvalidDocument,
     SharedStateError,
+    SnapshotError,
     StoreUnavailable,
     VersionConflict,
 )
 from sharedstate.mapping import AsyncStoreMapping, StoreMapping
-from sharedstate.models import Change, Document
+from sharedstate.models import Change, Document, DocumentInfo
 from sharedstate.store import SharedStore
 
 __version__ = "0.1.0"
@@ -27,11 +28,13 @@ __all__ = [
     "Change",
     "ConfigurationError",
     "Document",
+    "DocumentInfo",
     "DocumentNotFound",
     "FeedTrimmed",
     "InvalidDocument",
     "SharedStateError",
     "SharedStore",
+    "SnapshotError",
     "StoreMapping",
     "StoreUnavailable",
     "VersionConflict",

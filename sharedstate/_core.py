@@ -33,7 +33,7 @@ from sharedstate.keys import (
     validate_name,
     validate_namespace,
 )
-from sharedstate.models import Change, Document
+from sharedstate.models import Change, Document, DocumentInfo
 
 T = TypeVar("T")
 log = logging.getLogger("sharedstate")
@@ -128,6 +128,13 @@ def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> C
     )
 
 
+def _info(name: str, raw: list[Any]) -> DocumentInfo | None:
+    if not raw:
+        return None
+    version, updated_at, writer, kind, size, _payload = raw
+    return DocumentInfo(name, int(version), float(updated_at), _text(writer), _text(kind), int(size))
+
+
 def _id_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
@@ -179,7 +186,7 @@ class Core:
         if not raw:
             self.cache.remember(name, Known(0))
             return None
-        version, updated_at, writer, kind, flat = raw
+        version, updated_at, writer, kind, _size, flat = raw
         known = Known(int(version), float(updated_at), _text(writer), _text(kind), _pairs(flat, name))
         data = codec.decode_document(known.kind, known.fields, name)
         self.cache.remember(name, known)
@@ -197,6 +204,11 @@ class Core:
             return None
         data = codec.decode_document(known.kind, known.fields, name)
         return Document(name, data, known.version, known.updated_at, known.updated_by, stale=True)
+
+    def info(self, name: str) -> Call[DocumentInfo | None]:
+        """A document's version, time, writer, kind and encoded size, without its data."""
+        validate_name(name)
+        return Call(self._read(name, "meta"), lambda raw: _info(name, raw), f"read document {name!r}", READ)
 
     def get_field(self, name: str, field: str) -> Call[tuple[bool, Any]]:
         """Read one top-level field: (found, value)."""
@@ -247,7 +259,7 @@ class Core:
     def _object_payload(self, name: str, raw: list[Any]) -> list[Any]:
         if not raw:
             return []
-        payload = raw[4]
+        payload = raw[5]
         if not isinstance(payload, list):
             raise self._not_object(name)
         return payload
@@ -362,18 +374,21 @@ class Core:
             raise self._too_large(name, encoded.size)
         return encoded
 
-    def put(self, name: str, data: Any, expected: int | None, op: str = "put") -> Call[Written]:
+    def put(
+        self, name: str, data: Any, expected: int | None, op: str = "put", writer: str | None = None
+    ) -> Call[Written]:
         """Replace a document (``op="restore"`` when a snapshot puts it back)."""
         encoded = self._encode_whole(name, data)
         args = [part for pair in encoded.fields for part in pair]
 
         def done(written: Written) -> Written:
-            self.cache.remember(
-                name, Known(written.version, written.time, self.writer, encoded.kind, dict(encoded.fields))
+            known = Known(
+                written.version, written.time, writer or self.writer, encoded.kind, dict(encoded.fields)
             )
+            self.cache.remember(name, known)
             return written
 
-        return self._write(op, name, expected, encoded.blob, args, done, encoded.kind)
+        return self._write(op, name, expected, encoded.blob, args, done, encoded.kind, writer)
 
     def updated(self, name: str, data: Any, expected: int) -> Call[Document]:
         """The put of update(): answers the new Document."""

@@ -23,3 +23,5 @@ def _load(name: str) -> Script:
 
 WRITE = _load("write")
 READ = _load("read")
+LEASE = _load("lease")
+FLOOR = _load("floor")

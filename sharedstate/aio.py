@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio
@@ -14,7 +14,7 @@ from sharedstate._core import Call, Core, WatchState
 from sharedstate.connection import check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
-from sharedstate.models import Change, Document
+from sharedstate.models import Change, Document, DocumentInfo
 from sharedstate.options import StoreOptions, prepare_client, settings_options, watch_block
 
 if TYPE_CHECKING:
@@ -90,6 +90,25 @@ class AsyncSharedStore:
             return call.stale(exc)
         return call.parse(raw)
 
+    async def _run_many(self, calls: Sequence[Call[T]], action: str) -> list[T]:
+        """Send ``calls`` in one pipeline (see SharedStore._run_many)."""
+        if not calls:
+            return []
+        with translate_errors(action):
+            for attempt in (1, 2):
+                pipe = self._redis.pipeline(transaction=False)
+                for call in calls:
+                    pipe.execute_command(*call.command)
+                try:
+                    raws = await pipe.execute()
+                    break
+                except redis.exceptions.NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in {call.script for call in calls if call.script is not None}:
+                        await self._redis.script_load(script.source)
+        return [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
+
     # -- reads ---------------------------------------------------------------------------
 
     async def get(self, name: str) -> Document:
@@ -112,6 +131,19 @@ class AsyncSharedStore:
     async def names(self) -> list[str]:
         """The sorted names of all documents."""
         return await self._run(self._core.names())
+
+    async def info(self, name: str) -> DocumentInfo:
+        """Version, time, writer, kind and size of ``name`` without its data; DocumentNotFound if absent."""
+        info = await self._run(self._core.info(name))
+        if info is None:
+            raise DocumentNotFound(name)
+        return info
+
+    async def infos(self) -> list[DocumentInfo]:
+        """``info`` of every document, sorted by name (one pipeline)."""
+        names = await self.names()
+        found = await self._run_many([self._core.info(name) for name in names], "list documents")
+        return [info for info in found if info is not None]
 
     async def history(self, name: str, limit: int = 20) -> list[Change]:
         """The last ``limit`` changes of ``name``, newest first, deletes included."""

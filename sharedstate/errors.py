@@ -6,6 +6,7 @@
     ├── StoreUnavailable     Redis could not be reached in time; a write's outcome is unknown
     ├── InvalidDocument      bad name, a value JSON can't hold, too large (also a ValueError)
     ├── FeedTrimmed          watch(after=...) asked for changes the capped feed no longer holds
+    ├── SnapshotError        a snapshot file is truncated, altered or foreign; or cannot be written
     └── ConfigurationError   settings missing or wrong
 
 Errors from redis-py are translated in one place (``translate_errors``) and chained with
@@ -75,6 +76,18 @@ class FeedTrimmed(SharedStateError):
 
     def __reduce__(self) -> tuple[type[FeedTrimmed], tuple[str, str]]:
         return (type(self), (self.after, self.oldest))
+
+
+class SnapshotError(SharedStateError):
+    """A snapshot that cannot be trusted (truncated, altered, foreign) or cannot be written."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"snapshot {self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[SnapshotError], tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
 
 
 class ConfigurationError(SharedStateError):

@@ -41,3 +41,19 @@ class Change:
     writer: str
     time: float
     removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """A document's metadata without its data: ``kind`` is "object" or "value"."""
+
+    name: str
+    version: int
+    updated_at: float
+    updated_by: str
+    kind: str
+    size: int  # encoded bytes (field names plus msgpack values)
+
+    def __post_init__(self) -> None:
+        kinds = {"o": "object", "v": "value"}
+        object.__setattr__(self, "kind", kinds.get(self.kind, self.kind))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
@@ -14,7 +14,7 @@ from sharedstate._core import Call, Core, WatchState
 from sharedstate.connection import check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
-from sharedstate.models import Change, Document
+from sharedstate.models import Change, Document, DocumentInfo
 from sharedstate.options import StoreOptions, prepare_client, settings_options, watch_block
 
 if TYPE_CHECKING:
@@ -93,6 +93,26 @@ class SharedStore:
             return call.stale(exc)
         return call.parse(raw)
 
+    def _run_many(self, calls: Sequence[Call[T]], action: str) -> list[T]:
+        """Send ``calls`` in one pipeline (not a transaction: each call is atomic on its own)."""
+        if not calls:
+            return []
+        with translate_errors(action):
+            for attempt in (1, 2):
+                pipe = self._redis.pipeline(transaction=False)
+                for call in calls:
+                    pipe.execute_command(*call.command)
+                try:
+                    raws = pipe.execute()
+                    break
+                except redis.exceptions.NoScriptError:
+                    # Re-sending is safe: write scripts carry write ids (see write.lua).
+                    if attempt == 2:
+                        raise
+                    for script in {call.script for call in calls if call.script is not None}:
+                        self._redis.script_load(script.source)
+        return [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
+
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, name: str) -> Document:
@@ -115,6 +135,18 @@ class SharedStore:
     def names(self) -> list[str]:
         """The sorted names of all documents."""
         return self._run(self._core.names())
+
+    def info(self, name: str) -> DocumentInfo:
+        """Version, time, writer, kind and size of ``name`` without its data; DocumentNotFound if absent."""
+        info = self._run(self._core.info(name))
+        if info is None:
+            raise DocumentNotFound(name)
+        return info
+
+    def infos(self) -> list[DocumentInfo]:
+        """``info`` of every document, sorted by name (one pipeline)."""
+        found = self._run_many([self._core.info(name) for name in self.names()], "list documents")
+        return [info for info in found if info is not None]
 
     def history(self, name: str, limit: int = 20) -> list[Change]:
         """The last ``limit`` changes of ``name``, newest first, deletes included."""
@@ -188,6 +220,21 @@ class SharedStore:
         from sharedstate.mapping import StoreMapping
 
         return StoreMapping(self, name)
+
+    def bulk(self) -> SharedStore:
+        """The same namespace and client without last-known copies: for reading or writing every
+        document (snapshots, restores, exports) without filling this process's memory."""
+        core = self._core
+        return SharedStore(
+            self._redis,
+            core.namespace,
+            core.writer,
+            stale_reads=False,
+            max_document_bytes=core.max_document_bytes,
+            feed_maxlen=core.feed_maxlen,
+            history_limit=core.history_limit,
+            history_ttl=core.history_ttl,
+        )
 
     def close(self) -> None:
         """Release connections (of a client this store created)."""

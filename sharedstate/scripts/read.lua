@@ -3,17 +3,19 @@
 -- KEYS[1] data hash   ss:{ns}:d:<name>
 -- KEYS[2] meta hash   ss:{ns}:m:<name>
 --
--- ARGV[1] what: 'doc' (all fields) | 'field' (ARGV[2]) | 'len' | 'keys'
+-- ARGV[1] what: 'meta' | 'doc' (all fields) | 'field' (ARGV[2]) | 'len' | 'keys'
 --
--- Returns {} when the document does not exist, else {version, time, writer, kind, payload}:
--- payload is HGETALL / HGET / HLEN / HKEYS of the data hash ('doc' reads any kind; the
--- others need kind 'o' and answer 0 as payload otherwise).
+-- Returns {} when the document does not exist, else {version, time, writer, kind, size, payload}:
+-- payload is nothing / HGETALL / {HGET} / {HLEN} / HKEYS of the data hash ('meta' and 'doc'
+-- read any kind; the others need kind 'o' and answer 0 as payload otherwise).
 
-local meta = redis.call('HMGET', KEYS[2], 'v', 't', 'w', 'k')
+local meta = redis.call('HMGET', KEYS[2], 'v', 't', 'w', 'k', 's')
 if not meta[1] then return {} end
 local what = ARGV[1]
 local payload = 0
-if what == 'doc' then
+if what == 'meta' then
+  payload = {}
+elseif what == 'doc' then
   payload = redis.call('HGETALL', KEYS[1])
 elseif meta[4] == 'o' then
   if what == 'field' then
@@ -25,4 +27,4 @@ elseif meta[4] == 'o' then
     payload = redis.call('HKEYS', KEYS[1])
   end
 end
-return {meta[1], meta[2], meta[3], meta[4], payload}
+return {meta[1], meta[2], meta[3], meta[4], meta[5] or '0', payload}

@@ -1,0 +1,74 @@
+"""What every command needs: settings, a store, consoles, progress bars, confirmations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sharedstate.settings import Settings
+from sharedstate.store import SharedStore
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the command line's --namespace on top."""
+    overrides = {"namespace": args.namespace} if getattr(args, "namespace", None) else {}
+    return Settings.load(**overrides)
+
+
+def open_store(args: argparse.Namespace, client_name: str = "cli") -> SharedStore:
+    """The store the settings describe."""
+    config = settings(args)
+    return SharedStore.from_url(
+        config.require_redis_url(),
+        config.namespace,
+        config.client_name or client_name,
+        timeout=config.timeout,
+        max_document_bytes=config.max_document_bytes,
+        feed_maxlen=config.feed_maxlen,
+        history_limit=config.history_limit,
+    )
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (only on a terminal); yields ``update(done, total)``."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def confirm(question: str, assume_yes: bool) -> bool:
+    """Ask on a terminal; never prompt when stdin is not one (or with --yes)."""
+    if assume_yes or not sys.stdin.isatty():
+        return True
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def human_size(size: int | None) -> str:
+    """1.2 MB style."""
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"

@@ -1,0 +1,196 @@
+"""snapshot, snapshots, restore, verify, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from sharedstate.cli.context import confirm, err, human_size, open_store, out, progress, settings
+from sharedstate.durability import legacy
+from sharedstate.durability.format import verify
+from sharedstate.durability.restore import RestoreReport, restore_newest, restore_snapshot
+from sharedstate.durability.snapshots import (
+    apply_retention,
+    clean_temp_files,
+    list_snapshots,
+    publish_catalogue,
+    take_snapshot,
+)
+from sharedstate.errors import SnapshotError
+from sharedstate.settings import parse_keep
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add the durability commands."""
+    cmd = commands.add_parser("snapshot", parents=[common], help="take a snapshot now")
+    cmd.add_argument("--force", action="store_true", help="snapshot even if Redis lost the namespace")
+    cmd.set_defaults(handler=snapshot)
+
+    cmd = commands.add_parser("snapshots", parents=[common], help="list snapshots")
+    cmd.add_argument("--verify", action="store_true", help="verify every snapshot (reads them whole)")
+    cmd.set_defaults(handler=snapshots)
+
+    cmd = commands.add_parser(
+        "restore", parents=[common], help="restore a snapshot (the newest valid one by default)"
+    )
+    cmd.add_argument("file", nargs="?", help="snapshot file or id (file name in the snapshots directory)")
+    cmd.add_argument("--doc", action="append", metavar="NAME", help="restore only this document (repeatable)")
+    cmd.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    cmd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    cmd.set_defaults(handler=restore)
+
+    cmd = commands.add_parser("verify", parents=[common], help="check a snapshot file")
+    cmd.add_argument("file", help="snapshot file or id")
+    cmd.set_defaults(handler=verify_command)
+
+    cmd = commands.add_parser("import", parents=[common], help="load a directory of legacy JSON files")
+    cmd.add_argument("directory", type=Path)
+    cmd.set_defaults(handler=import_command)
+
+    cmd = commands.add_parser("export", parents=[common], help="write every document as a JSON file")
+    cmd.add_argument("directory", type=Path)
+    cmd.set_defaults(handler=export_command)
+
+
+def _snapshot_path(args: argparse.Namespace, given: str) -> Path:
+    path = Path(given)
+    if path.exists() or path.parent != Path("."):
+        return path
+    return settings(args).snapshot_dir / given
+
+
+def snapshot(args: argparse.Namespace) -> int:
+    config = settings(args)
+    directory = config.snapshot_dir
+    with open_store(args) as store:
+        clean_temp_files(directory)
+        with progress("snapshot") as update:
+            result = take_snapshot(store, directory, progress=update, allow_unmarked=args.force)
+        removed = apply_retention(directory, store.namespace, parse_keep(config.snapshot_keep), result.path)
+        publish_catalogue(store, directory, {result.path.name: "ok"})
+    out.print(
+        f"snapshot {result.path} : {result.header.documents} documents, "
+        f"{human_size(result.size)}, {result.seconds:.2f} s"
+    )
+    for path in removed:
+        out.print(f"retention removed {path.name}")
+    return 0
+
+
+def snapshots(args: argparse.Namespace) -> int:
+    config = settings(args)
+    entries = list_snapshots(config.snapshot_dir, config.namespace)
+    table = Table("id", "created (UTC)", "documents", "size", "status")
+    for entry in entries:
+        status = "corrupt: " + entry.error if entry.error else "unverified"
+        if entry.error is None and args.verify:
+            try:
+                verify(entry.path)
+                status = "ok"
+            except SnapshotError as exc:
+                status = "corrupt: " + exc.reason
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.created_at))
+        documents = str(entry.header.documents) if entry.header else "?"
+        table.add_row(entry.id, created, documents, human_size(entry.size), status)
+    if not entries:
+        err.print(f"no snapshots of namespace {config.namespace!r} in {config.snapshot_dir}")
+        return 0
+    out.print(table)
+    return 0
+
+
+def _print_report(report: RestoreReport) -> None:
+    for snapshot_id, reason in report.skipped:
+        out.print(f"skipped {snapshot_id}: {reason}")
+    if report.dry_run:
+        out.print(
+            f"dry run of {report.snapshot}: would restore {len(report.restored)} documents "
+            f"({len(report.created)} new, {len(report.changed)} changed, {len(report.unchanged)} unchanged) "
+            f"and delete {len(report.deleted)}"
+        )
+        for name in report.created:
+            out.print(f"  new      {name}")
+        for name in report.changed:
+            out.print(f"  changed  {name}")
+        for name in report.deleted:
+            out.print(f"  delete   {name}")
+        return
+    out.print(
+        f"restored {len(report.restored)} documents from {report.snapshot}, deleted {len(report.deleted)} "
+        f"(version floor {report.floor}, {report.seconds:.2f} s)"
+    )
+
+
+def restore(args: argparse.Namespace) -> int:
+    config = settings(args)
+    with open_store(args) as store:
+        what = f"snapshot {args.file}" if args.file else f"the newest valid snapshot in {config.snapshot_dir}"
+        scope = f"documents {', '.join(args.doc)}" if args.doc else f"all of namespace {store.namespace!r}"
+        if not args.dry_run and not confirm(f"Replace {scope} with {what}?", args.yes):
+            err.print("restore cancelled")
+            return 1
+        with progress("restore") as update:
+            if args.file:
+                report = restore_snapshot(
+                    store,
+                    _snapshot_path(args, args.file),
+                    only=args.doc,
+                    dry_run=args.dry_run,
+                    progress=update,
+                )
+            else:
+                found = restore_newest(
+                    store,
+                    config.snapshot_dir,
+                    only=args.doc,
+                    dry_run=args.dry_run,
+                    progress=update,
+                    on_skip=lambda snapshot_id, reason: out.print(f"skipping {snapshot_id}: {reason}"),
+                )
+                if found is None:
+                    err.print(f"no snapshots of namespace {store.namespace!r} in {config.snapshot_dir}")
+                    return 1
+                report = found
+                report.skipped = []  # already printed as they were skipped
+    _print_report(report)
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    path = _snapshot_path(args, args.file)
+    try:
+        verified = verify(path)
+    except SnapshotError as exc:
+        err.print(f"BAD {path}: {exc.reason}")
+        return 1
+    header = verified.header
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(header.created_at))
+    out.print(
+        f"OK {path}: namespace {header.namespace!r}, {header.documents} documents, created {created} UTC, "
+        f"{human_size(verified.size)}"
+    )
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    with open_store(args) as store, progress("import") as update:
+        report = legacy.import_directory(store, args.directory, progress=update)
+    out.print(
+        f"imported {len(report.documents)} documents from {args.directory}: {', '.join(report.documents)}"
+    )
+    if report.mismatched:
+        err.print(f"the store does not match the files for: {', '.join(report.mismatched)}")
+        return 1
+    out.print("verified: the store matches the files")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    with open_store(args) as store, progress("export") as update:
+        written = legacy.export_directory(store, args.directory, progress=update)
+    out.print(f"exported {len(written)} documents to {args.directory}")
+    return 0

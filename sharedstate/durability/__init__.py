@@ -1,0 +1,1 @@
+"""Durability: snapshots of a namespace on the volume, verified restores, legacy files."""

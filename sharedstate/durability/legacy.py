@@ -1,0 +1,142 @@
+"""Legacy JSON files in and out: one ``<name>.json`` file per document."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sharedstate import codec
+from sharedstate.durability import state
+from sharedstate.errors import InvalidDocument, SharedStateError
+from sharedstate.jsonio import dumps_plain
+from sharedstate.keys import validate_name
+from sharedstate.store import SharedStore
+
+Progress = Callable[[int, int], None]
+
+
+class LegacyImportError(SharedStateError):
+    """Some files of an import directory are not valid documents; nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} file(s) cannot be imported, nothing was written:\n  " + "\n  ".join(problems)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import wrote and whether the store matched the files afterwards."""
+
+    documents: list[str]
+    mismatched: list[str]
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def read_json_file(path: Path) -> Any:
+    """Parse one JSON file strictly (no NaN/Infinity); ValueError naming the line."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def load_directory(directory: Path, max_bytes: int) -> dict[str, Any]:
+    """Every ``*.json`` file of ``directory`` as {document name: data}, all validated first.
+
+    LegacyImportError lists every bad file (name, line, reason); nothing is returned then.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise LegacyImportError([f"{directory}: not a directory"])
+    documents: dict[str, Any] = {}
+    problems: list[str] = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            name = validate_name(path.stem)
+            data = read_json_file(path)
+            size = codec.encode_document(data, name).size
+            if size > max_bytes:
+                raise ValueError(f"{size} bytes encoded, over the limit of {max_bytes}")
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        documents[name] = data
+    if problems:
+        raise LegacyImportError(problems)
+    if not documents:
+        raise LegacyImportError([f"{directory}: no *.json files"])
+    return documents
+
+
+def import_directory(store: SharedStore, directory: Path, progress: Progress | None = None) -> ImportReport:
+    """Load a directory of legacy JSON files (validated first), then check the store matches them."""
+    bulk = store.bulk()
+    documents = load_directory(directory, bulk._core.max_document_bytes)
+    names = sorted(documents)
+    for start in range(0, len(names), 100):
+        batch = names[start : start + 100]
+        bulk._run_many([bulk._core.put(name, documents[name], None) for name in batch], "import documents")
+        if progress is not None:
+            progress(start + len(batch), len(names))
+    if state.get_marker(bulk) is None:
+        state.set_marker(bulk)
+    mismatched = [
+        name
+        for name, doc in zip(
+            names,
+            bulk._run_many([bulk._core.get(name, stale=False) for name in names], "verify"),
+            strict=True,
+        )
+        if doc is None or _canonical(doc.data) != _canonical(documents[name])
+    ]
+    return ImportReport(names, mismatched)
+
+
+def _canonical(value: Any) -> str:
+    # Type-exact comparison (1, 1.0 and True differ) through JSON text with sorted keys.
+    return json.dumps(value, sort_keys=True, default=sorted)
+
+
+def export_directory(store: SharedStore, directory: Path, progress: Progress | None = None) -> list[Path]:
+    """Write every document to ``<directory>/<name>.json`` (pretty UTF-8, atomically)."""
+    bulk = store.bulk()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = bulk.names()
+    written = []
+    for start in range(0, len(names), 100):
+        batch = names[start : start + 100]
+        for doc in bulk._run_many([bulk._core.get(name, stale=False) for name in batch], "export documents"):
+            if doc is not None:
+                written.append(write_json_atomically(directory / f"{doc.name}.json", doc.data))
+        if progress is not None:
+            progress(start + len(batch), len(names))
+    return written
+
+
+def write_json_atomically(path: Path, data: Any) -> Path:
+    """Pretty JSON (sets as sorted lists) to a temporary file, fsynced, then renamed over ``path``."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temp, "w", encoding="utf-8") as out:
+            out.write(dumps_plain(data, indent=2) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["ImportReport", "InvalidDocument", "LegacyImportError", "export_directory", "import_directory"]

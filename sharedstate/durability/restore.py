@@ -1,0 +1,330 @@
+"""Restores: planned by a pure function, then executed; and the automatic restore.
+
+A restore never acts on a file that has not verified completely. While a full restore runs,
+the namespace's marker is absent and ``sys:restore`` names the snapshot: a restore that is
+killed half-way is finished with the same snapshot by the next ``auto_restore``, and the
+namespace is never marked complete before every document is back. Before writing, the
+version floor is raised to the restore time in milliseconds (and above every version in the
+snapshot), so a writer holding a version from before the restore gets VersionConflict.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sharedstate.durability import state
+from sharedstate.durability.format import Header, Record, read_snapshot, verify
+from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
+from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
+from sharedstate.jsonio import dumps_tagged
+from sharedstate.store import SharedStore
+
+log = logging.getLogger("sharedstate.durability")
+
+BATCH = 200  # documents written per pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class RestorePlan:
+    """What a restore will do: write ``restore`` from the snapshot, delete ``delete``."""
+
+    snapshot: Path
+    header: Header
+    restore: tuple[str, ...]
+    delete: tuple[str, ...]
+    full: bool
+
+
+def plan_restore(
+    snapshot: Path,
+    header: Header,
+    in_snapshot: Iterable[str],
+    in_store: Iterable[str],
+    only: Iterable[str] | None = None,
+    delete_others: bool = True,
+) -> RestorePlan:
+    """Decide what to write and delete. Pure: no I/O.
+
+    ``only`` restores a subset (nothing else touched). Otherwise every snapshot document is
+    written, and with ``delete_others`` documents absent from the snapshot are deleted.
+    """
+    available = set(in_snapshot)
+    if only is not None:
+        wanted = sorted(set(only))
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise InvalidDocument(f"not in snapshot {snapshot.name}: {', '.join(missing)}")
+        return RestorePlan(snapshot, header, tuple(wanted), (), full=False)
+    delete = sorted(set(in_store) - available) if delete_others else []
+    return RestorePlan(snapshot, header, tuple(sorted(available)), tuple(delete), full=True)
+
+
+@dataclass(slots=True)
+class RestoreReport:
+    """What a restore did (or, dry, would do)."""
+
+    snapshot: str
+    dry_run: bool
+    restored: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # newer snapshots passed over: (id, why)
+    floor: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "snapshot": self.snapshot,
+            "dry_run": self.dry_run,
+            "restored": len(self.restored),
+            "deleted": self.deleted,
+            "created": self.created,
+            "changed": self.changed,
+            "unchanged": len(self.unchanged),
+            "skipped": [{"id": snapshot, "reason": reason} for snapshot, reason in self.skipped],
+            "floor": self.floor,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _names_of(path: Path) -> tuple[Header, list[str]]:
+    """Verify the whole file and return its header and document names."""
+    header, records = read_snapshot(path)
+    names = [record.name for record in records]
+    return header, names
+
+
+def restore_snapshot(
+    store: SharedStore,
+    path: Path,
+    *,
+    only: Iterable[str] | None = None,
+    dry_run: bool = False,
+    delete_others: bool = True,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Restore ``path`` into the store's namespace (all documents, or ``only`` some).
+
+    Raises SnapshotError before writing anything if the file does not verify, or if it
+    belongs to another namespace.
+    """
+    started = time.monotonic()
+    path = Path(path)
+    bulk = store.bulk()
+    header, names = _names_of(path)
+    if header.namespace != bulk.namespace:
+        raise SnapshotError(path, f"belongs to namespace {header.namespace!r}, not {bulk.namespace!r}")
+    plan = plan_restore(path, header, names, bulk.names(), only, delete_others)
+    report = RestoreReport(path.name, dry_run)
+    if dry_run:
+        _compare(bulk, plan, report)
+    else:
+        _execute(bulk, plan, report, progress)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _selected(plan: RestorePlan) -> Iterable[Record]:
+    wanted = set(plan.restore)
+    _, records = read_snapshot(plan.snapshot)
+    return (record for record in records if record.name in wanted)
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterable[list[Record]]:
+    batch: list[Record] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> None:
+    for batch in _batches(_selected(plan), BATCH):
+        current = bulk._run_many(
+            [bulk._core.get(record.name, stale=False) for record in batch], "read documents"
+        )
+        for record, doc in zip(batch, current, strict=True):
+            report.restored.append(record.name)
+            if doc is None:
+                report.created.append(record.name)
+            elif dumps_tagged(doc.data) == dumps_tagged(record.data):
+                report.unchanged.append(record.name)
+            else:
+                report.changed.append(record.name)
+    report.deleted = list(plan.delete)
+
+
+def _execute(bulk: SharedStore, plan: RestorePlan, report: RestoreReport, progress: Progress | None) -> None:
+    lease = state.restore_lease(bulk)
+    if lease.acquire() is None:
+        raise SharedStateError(f"another restore of namespace {bulk.namespace!r} is running")
+    try:
+        state.set_json(
+            bulk,
+            state.RESTORE,
+            {
+                "snapshot": plan.snapshot.name,
+                "only": None if plan.full else list(plan.restore),
+                "started_at": time.time(),
+                "by": f"{socket.gethostname()}:{os.getpid()}",
+            },
+        )
+        if plan.full:
+            state.clear_marker(bulk)
+        report.floor = state.raise_floor(bulk, max(int(time.time() * 1000), plan.header.max_version))
+        total = len(plan.restore) + len(plan.delete)
+        done = 0
+        writer = f"restore:{plan.snapshot.name}"[:200]
+        for batch in _batches(_selected(plan), BATCH):
+            calls = [
+                bulk._core.put(record.name, record.data, None, op="restore", writer=writer)
+                for record in batch
+            ]
+            bulk._run_many(calls, "restore documents")
+            report.restored += [record.name for record in batch]
+            done += len(batch)
+            _renew(lease, progress, done, total)
+        for start in range(0, len(plan.delete), BATCH):
+            names = plan.delete[start : start + BATCH]
+            bulk._run_many(
+                [bulk._core.delete(name, None, writer=writer) for name in names], "delete documents"
+            )
+            report.deleted += names
+            done += len(names)
+            _renew(lease, progress, done, total)
+        if len(report.restored) != len(plan.restore):
+            raise SnapshotError(plan.snapshot, "changed while it was being restored")
+        if plan.full:
+            state.set_marker(bulk)
+        state.delete_json(bulk, state.RESTORE)
+    finally:
+        lease.release()
+
+
+def _renew(lease: Any, progress: Progress | None, done: int, total: int) -> None:
+    if not lease.renew():
+        raise SharedStateError("the restore lost its lock (it ran longer than the lock's lifetime)")
+    if progress is not None:
+        progress(done, total)
+
+
+def restore_newest(
+    store: SharedStore,
+    directory: Path,
+    *,
+    only: Iterable[str] | None = None,
+    dry_run: bool = False,
+    delete_others: bool = True,
+    prefer: str | None = None,
+    progress: Progress | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> RestoreReport | None:
+    """Restore the newest snapshot of the namespace that verifies (``prefer`` an id first).
+
+    Newer snapshots that fail verification are skipped, each reported to ``on_skip`` and in
+    ``report.skipped``. None if the directory holds no snapshot of the namespace at all;
+    SnapshotError if none verifies.
+    """
+    entries = list_snapshots(directory, store.namespace)
+    if prefer is not None:
+        entries.sort(key=lambda entry: entry.id != prefer)
+    if not entries:
+        return None
+    skipped: list[tuple[str, str]] = []
+    verified: dict[str, str] = {}
+    for entry in entries:
+        reason = entry.error
+        if reason is None:
+            try:
+                verify(entry.path)
+            except SnapshotError as exc:
+                reason = exc.reason
+        if reason is not None:
+            skipped.append((entry.id, reason))
+            verified[entry.id] = reason
+            if on_skip is not None:
+                on_skip(entry.id, reason)
+            continue
+        verified[entry.id] = "ok"
+        report = restore_snapshot(
+            store, entry.path, only=only, dry_run=dry_run, delete_others=delete_others, progress=progress
+        )
+        report.skipped = skipped
+        _publish(store, directory, verified)
+        return report
+    _publish(store, directory, verified)
+    raise SnapshotError(
+        directory, f"no snapshot of namespace {store.namespace!r} verifies ({len(skipped)} tried)"
+    )
+
+
+def _publish(store: SharedStore, directory: Path, verified: dict[str, str]) -> None:
+    try:
+        publish_catalogue(store, directory, verified)
+    except SharedStateError as exc:  # the catalogue is a convenience; the restore stands
+        log.warning("could not publish the snapshot catalogue: %s", exc)
+
+
+def auto_restore(store: SharedStore, directory: Path) -> RestoreReport | None:
+    """At start-up and periodically: put the namespace back if Redis lost it.
+
+    Does nothing while the marker is present and no restore was interrupted. If the marker is
+    missing (Redis restarted empty) and snapshots exist, restores the newest valid one (the
+    interrupted restore's snapshot first), keeping documents written since the loss that the
+    snapshot does not have, and logs it loudly. With no snapshot the namespace is new: it is
+    marked and left as it is.
+    """
+    bulk = store.bulk()
+    if state.restore_lease(bulk).held_by_anyone():
+        return None  # a restore is running right now
+    intent = state.get_json(bulk, state.RESTORE)
+    if intent is None and state.get_marker(bulk) is not None:
+        return None
+    only = intent.get("only") if intent else None
+    prefer = intent.get("snapshot") if intent else None
+
+    def skipped(snapshot: str, reason: str) -> None:
+        log.error("AUTO-RESTORE: skipping snapshot %s: %s", snapshot, reason)
+
+    try:
+        report = restore_newest(
+            store, directory, only=only, delete_others=False, prefer=prefer, on_skip=skipped
+        )
+    except SnapshotError as exc:
+        log.critical(
+            "AUTO-RESTORE FAILED for namespace %r: %s. The namespace starts EMPTY; the bad files stay "
+            "in %s for inspection.",
+            bulk.namespace,
+            exc.reason,
+            directory,
+        )
+        state.set_marker(bulk)
+        state.delete_json(bulk, state.RESTORE)
+        return None
+    if report is None:
+        state.set_marker(bulk)  # nothing to restore: a new namespace
+        state.delete_json(bulk, state.RESTORE)
+        return None
+    log.critical(
+        "AUTO-RESTORE: Redis had lost namespace %r; restored %d documents from snapshot %s "
+        "(version floor now %d, %d newer snapshot(s) skipped)",
+        bulk.namespace,
+        len(report.restored),
+        report.snapshot,
+        report.floor,
+        len(report.skipped),
+    )
+    return report

@@ -1,0 +1,239 @@
+"""Taking snapshots, listing them, retention and the catalogue published to Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sharedstate.durability import state
+from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, read_header
+from sharedstate.durability.retention import select_kept
+from sharedstate.errors import SharedStateError, SnapshotError
+from sharedstate.store import SharedStore
+
+log = logging.getLogger("sharedstate.durability")
+
+BATCH = 500  # documents read per pipeline
+TEMP_MAX_AGE = 600.0  # seconds without a write after which a temporary file is a crash's leftover
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEntry:
+    """A file in the snapshots directory, with its header if it could be read."""
+
+    path: Path
+    size: int
+    header: Header | None
+    error: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The snapshot's id: its file name."""
+        return self.path.name
+
+    @property
+    def namespace(self) -> str:
+        """The namespace it records, or (header unreadable) the one its file name starts with."""
+        if self.header is not None:
+            return self.header.namespace
+        return self.path.name.rsplit("-", 2)[0]
+
+    @property
+    def created_at(self) -> float:
+        """The creation time recorded in the file (the file's mtime if it has no readable header)."""
+        if self.header is not None:
+            return self.header.created_at
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResult:
+    """A snapshot just written."""
+
+    path: Path
+    header: Header
+    size: int
+    seconds: float
+
+
+class NamespaceNotReady(SharedStateError):
+    """Redis lost the namespace (marker missing) while snapshots exist: restore before snapshotting."""
+
+
+def list_snapshots(directory: Path, namespace: str | None = None) -> list[SnapshotEntry]:
+    """Snapshots in ``directory`` (of ``namespace``), newest first by recorded creation time.
+
+    Files whose header cannot be read are listed with ``error`` and count for the namespace
+    their file name starts with; temporary files (``.``-prefixed) are not listed.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    entries = []
+    for path in directory.iterdir():
+        if path.name.startswith(".") or not path.name.endswith(SUFFIX) or not path.is_file():
+            continue
+        try:
+            entry = SnapshotEntry(path, path.stat().st_size, read_header(path))
+        except SnapshotError as exc:
+            entry = SnapshotEntry(path, _size(path), None, exc.reason)
+        except OSError:
+            continue  # removed meanwhile
+        if namespace is None or entry.namespace == namespace:
+            entries.append(entry)
+    return sorted(entries, key=lambda entry: (entry.created_at, entry.id), reverse=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def take_snapshot(
+    store: SharedStore,
+    directory: Path,
+    *,
+    progress: Progress | None = None,
+    allow_unmarked: bool = False,
+) -> SnapshotResult:
+    """Write every document of the store's namespace to a new snapshot in ``directory``.
+
+    Each document is captured with the version it had at one instant (one read script per
+    document, pipelined in batches); memory grows with the largest document only.
+
+    A namespace whose marker is missing while snapshots exist has lost its data in Redis:
+    snapshotting it would make an empty snapshot the newest, so NamespaceNotReady is raised
+    unless ``allow_unmarked``. A fresh namespace (no snapshots yet) is marked and snapshotted.
+    """
+    started = time.monotonic()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    bulk = store.bulk()
+    epoch = state.get_marker(bulk)
+    if epoch is None:
+        if list_snapshots(directory, bulk.namespace) and not allow_unmarked:
+            raise NamespaceNotReady(
+                f"namespace {bulk.namespace!r} has no marker in Redis but snapshots exist: Redis lost "
+                "its data. Restore first (sharedstate restore) or snapshot anyway (--force)."
+            )
+        epoch = state.set_marker(bulk)
+    position = state.feed_position(bulk)
+    floor = state.get_floor(bulk)
+    names = bulk.names()
+    max_version = 0
+    try:
+        with SnapshotWriter(directory, bulk.namespace) as writer:
+            for start in range(0, len(names), BATCH):
+                batch = names[start : start + BATCH]
+                docs = bulk._run_many([bulk._core.get(name, stale=False) for name in batch], "read documents")
+                for doc in docs:
+                    if doc is None:
+                        continue  # deleted since the names were listed
+                    writer.add(Record(doc.name, doc.version, doc.updated_at, doc.updated_by, doc.data))
+                    max_version = max(max_version, doc.version)
+                if progress is not None:
+                    progress(min(start + BATCH, len(names)), len(names))
+            path = writer.commit(epoch=epoch, max_version=max_version, floor=floor, feed_position=position)
+    except OSError as exc:
+        raise SnapshotError(directory, f"cannot write a snapshot: {exc.strerror or exc}") from exc
+    header = read_header(path)
+    return SnapshotResult(path, header, path.stat().st_size, time.monotonic() - started)
+
+
+def clean_temp_files(directory: Path, older_than: float = TEMP_MAX_AGE) -> list[Path]:
+    """Remove temporary files a crashed snapshot left behind (untouched for ``older_than`` s)."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    now = time.time()
+    for path in directory.iterdir():
+        if path.name.startswith(".") and path.is_file():
+            try:
+                if now - path.stat().st_mtime >= older_than:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed
+
+
+def apply_retention(
+    directory: Path, namespace: str, keep: dict[str, int], newest_good: Path | None = None
+) -> list[Path]:
+    """Delete the namespace's snapshots that ``keep`` does not keep; returns the removed paths.
+
+    Never removes ``newest_good`` (the last snapshot known to verify), and never touches
+    files of other namespaces or files whose header cannot be read.
+    """
+    entries = [entry for entry in list_snapshots(directory, namespace) if entry.header is not None]
+    always = next((entry for entry in entries if entry.path == newest_good), None)
+    kept = select_kept(entries, lambda entry: entry.created_at, keep, always)
+    removed: list[Path] = []
+    for entry in entries:
+        if entry not in kept:
+            try:
+                entry.path.unlink()
+                removed.append(entry.path)
+            except FileNotFoundError:
+                pass
+    if removed:
+        _fsync_dir(Path(directory))
+    return removed
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_catalogue(store: SharedStore) -> dict[str, Any]:
+    """The published catalogue: ``{"updated_at": ..., "snapshots": [...]}`` (empty before any)."""
+    return state.get_json(store, state.CATALOGUE) or {"updated_at": None, "snapshots": []}
+
+
+def publish_catalogue(
+    store: SharedStore, directory: Path, verified: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Publish the namespace's snapshot list to Redis (``sys:catalogue``) for the API.
+
+    ``verified`` maps snapshot ids to "ok" or the reason they failed verification; statuses
+    from the previous catalogue carry over for files whose size did not change.
+    """
+    verified = verified or {}
+    previous = {row["id"]: row for row in read_catalogue(store)["snapshots"]}
+    rows = []
+    for entry in list_snapshots(directory, store.namespace):
+        row: dict[str, Any] = {
+            "id": entry.id,
+            "created_at": entry.created_at,
+            "size": entry.size,
+            "documents": entry.header.documents if entry.header else None,
+            "status": "unverified",
+        }
+        before = previous.get(entry.id)
+        if entry.error is not None:
+            row.update(status="corrupt", error=entry.error)
+        elif entry.id in verified:
+            outcome = verified[entry.id]
+            row.update(status="ok") if outcome == "ok" else row.update(status="corrupt", error=outcome)
+        elif before is not None and before["size"] == entry.size and before["status"] != "unverified":
+            row.update({key: before[key] for key in ("status", "error") if key in before})
+        rows.append(row)
+    state.set_json(store, state.CATALOGUE, {"updated_at": time.time(), "snapshots": rows})
+    return rows

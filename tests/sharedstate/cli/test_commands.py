@@ -1,0 +1,163 @@
+"""The sharedstate command: durability and inspection subcommands, exit codes, messages."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from sharedstate import SharedStore
+from sharedstate.cli import main
+from sharedstate.redis_server import RedisProcess
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_server: RedisProcess,
+    real_redis: redis.Redis,
+    tmp_path: Path,
+) -> Iterator[Run]:
+    """``run(*args)`` -> (exit code, stdout, stderr) with a data dir in tmp_path."""
+    monkeypatch.setenv("SHAREDSTATE_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("SHAREDSTATE_NAMESPACE", "bot")
+    monkeypatch.setenv("SHAREDSTATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield invoke
+
+
+@pytest.fixture
+def store(real_redis: redis.Redis) -> SharedStore:
+    return SharedStore(real_redis, "bot", "test")
+
+
+def test_snapshot_creates_the_directories(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    store.put("config", {"a": 1})
+    code, out, _ = run("snapshot")
+    assert code == 0 and "1 documents" in out
+    [path] = (tmp_path / "data" / "snapshots").iterdir()
+    assert path.name in out
+    code, out, _ = run("snapshots", "--verify")
+    assert code == 0 and path.name in out and "ok" in out
+
+
+def test_restore_without_a_file_takes_the_newest_valid_and_says_what_it_skipped(
+    run: Run, store: SharedStore, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    store.put("config", {"v": "old"})
+    run("snapshot")
+    store.put("config", {"v": "new"})
+    run("snapshot")
+    newest = max((tmp_path / "data" / "snapshots").iterdir(), key=lambda p: p.name)
+    newest.write_bytes(newest.read_bytes()[:-30])
+    real_redis.flushall()
+    code, out, _ = run("restore")
+    assert code == 0
+    assert f"skipping {newest.name}" in out and "truncated" in out
+    assert "restored 1 documents" in out
+    assert store.load("config") == {"v": "old"}
+
+
+def test_restore_a_given_file_dry_run_and_subset(run: Run, store: SharedStore) -> None:
+    store.put("a", 1)
+    store.put("b", 2)
+    code, out, _ = run("snapshot")
+    snapshot_id = out.split("/")[-1].split(" ")[0]
+    store.put("a", 10)
+    store.put("c", 30)
+    code, out, _ = run("restore", snapshot_id, "--dry-run")
+    assert code == 0 and "1 changed" in out and "delete 1" in out and "changed  a" in out
+    assert store.load("a") == 10
+    code, out, _ = run("restore", snapshot_id, "--doc", "a")
+    assert code == 0 and store.load("a") == 1 and store.load("c") == 30
+    code, out, _ = run("restore", snapshot_id)  # stdin is not a terminal: no prompt
+    assert code == 0 and store.names() == ["a", "b"]
+
+
+def test_restore_with_no_snapshots_fails_clearly(run: Run) -> None:
+    code, _, err = run("restore")
+    assert code == 1 and "no snapshots" in err
+
+
+def test_verify(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    store.put("a", 1)
+    run("snapshot")
+    [path] = (tmp_path / "data" / "snapshots").iterdir()
+    code, out, _ = run("verify", str(path))
+    assert code == 0 and out.startswith("OK") and "1 documents" in out
+    path.write_bytes(gzip.compress(b'{"not": "ours"}\n'))
+    code, _, err = run("verify", path.name)
+    assert code == 1 and "BAD" in err and "foreign" in err
+
+
+def test_import_export(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "config.json").write_text('{"a": [1, 2.0, "x"]}')
+    (legacy / "users.json").write_text('{"42": {"name": "Ada"}}')
+    code, out, _ = run("import", str(legacy))
+    assert code == 0 and "imported 2 documents" in out and "matches" in out
+    code, out, _ = run("export", str(tmp_path / "exported"))
+    assert code == 0 and "exported 2 documents" in out
+    for name in ("config.json", "users.json"):
+        assert json.loads((tmp_path / "exported" / name).read_text()) == json.loads(
+            (legacy / name).read_text()
+        )
+    (legacy / "broken.json").write_text('{\n"a": oops}')
+    store.delete("config")
+    code, _, err = run("import", str(legacy))
+    assert code == 1 and "broken.json: line 2" in err and "nothing was written" in err
+    assert store.load("config") is None
+
+
+def test_inspection(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    (tmp_path / "doc.json").write_text('{"ids": [3, 1]}')
+    code, out, _ = run("put", "doc", str(tmp_path / "doc.json"))
+    assert code == 0 and "version 1" in out
+    store.set_field("doc", "set", {2, 1})
+    code, out, _ = run("get", "doc")
+    assert code == 0 and json.loads(out) == {"ids": [3, 1], "set": [1, 2]}
+    code, out, _ = run("ls")
+    assert code == 0 and "doc" in out and "object" in out
+    code, out, _ = run("history", "doc")
+    assert code == 0 and "set_field" in out and "put" in out
+    code, _, err = run("get", "missing")
+    assert code == 1 and "does not exist" in err
+    code, _, err = run("put", "bad name", str(tmp_path / "doc.json"))
+    assert code == 1 and "invalid document name" in err
+    code, _, err = run("put", "doc", str(tmp_path / "doc.json"), "--expected-version", "1")
+    assert code == 1 and "expected version 1" in err
+
+
+def test_missing_redis_url_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SHAREDSTATE_REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["ls"]) == 2
+    assert "SHAREDSTATE_REDIS_URL" in capsys.readouterr().err
+
+
+def test_redis_down_is_reported_without_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sharedstate.redis_server import free_port
+
+    monkeypatch.setenv("SHAREDSTATE_REDIS_URL", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("SHAREDSTATE_TIMEOUT", "1")
+    assert main(["ls"]) == 1
+    err = capsys.readouterr().err
+    assert "unavailable" in err.lower() and "hunter2" not in err

@@ -1,0 +1,353 @@
+"""Snapshot, lose Redis, restore: data, types and versions come back safely (real Redis)."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import logging
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from sharedstate import SharedStore, VersionConflict
+from sharedstate.durability import state
+from sharedstate.durability.format import verify
+from sharedstate.durability.restore import auto_restore, plan_restore, restore_newest, restore_snapshot
+from sharedstate.durability.snapshots import (
+    NamespaceNotReady,
+    apply_retention,
+    clean_temp_files,
+    list_snapshots,
+    publish_catalogue,
+    read_catalogue,
+    take_snapshot,
+)
+from sharedstate.errors import InvalidDocument, SnapshotError
+from tests.sharedstate.durability.conftest import SAMPLE, fill
+
+
+def everything(store: SharedStore) -> dict[str, Any]:
+    return {name: store.get(name).data for name in store.names()}
+
+
+def test_snapshot_flushall_restore_gives_identical_data_and_types(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path
+) -> None:
+    fill(store)
+    before = everything(store)
+    result = take_snapshot(store, snapdir)
+    assert result.header.documents == len(SAMPLE)
+    real_redis.flushall()
+    assert store.names() == []
+    report = restore_newest(store, snapdir)
+    assert report is not None and sorted(report.restored) == sorted(SAMPLE)
+    after = everything(store)
+    assert after == before == SAMPLE
+    assert type(after["config"]["admins"]) is set
+    assert type(after["user_data"]["42"]["tags"]) is frozenset
+    assert type(after["config"]["big"]) is int and after["config"]["limits"]["ratio"] == 0.5
+    assert after["buildings"][5] == {"$set": "not a tag"}
+    assert store.history("config")[0].op == "restore"
+    assert state.get_marker(store) is not None
+
+
+def test_a_writer_holding_a_pre_loss_version_gets_a_conflict(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path
+) -> None:
+    store.put("config", {"n": 0})
+    take_snapshot(store, snapdir)
+    for i in range(1, 6):  # written after the snapshot, then lost
+        held = store.put("config", {"n": i})
+    real_redis.flushall()
+    store.put("config", {"n": "rewritten after the loss"})  # a bot writing into the empty Redis
+    store.put("config", {"n": "again"})
+    restore_newest(store, snapdir)
+    for stale in (held, 1, 2, 3):  # versions handed out before or just after the loss
+        with pytest.raises(VersionConflict):
+            store.put("config", {"n": "stale"}, expected_version=stale)
+    assert store.get("config").data == {"n": 0}
+    assert store.get("config").version > held
+
+
+def test_versions_keep_growing_across_several_restores(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path
+) -> None:
+    seen = [store.put("doc", 0)]
+    for _ in range(3):
+        take_snapshot(store, snapdir)
+        real_redis.flushall()
+        restore_newest(store, snapdir)
+        seen.append(store.get("doc").version)
+        seen.append(store.put("doc", len(seen)))
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path, damage: str
+) -> None:
+    store.put("doc", "old")
+    older = take_snapshot(store, snapdir).path
+    store.put("doc", "new")
+    newest = take_snapshot(store, snapdir).path
+    raw = bytearray(newest.read_bytes())
+    if damage == "truncate":
+        newest.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:
+        raw[len(raw) // 2] ^= 0x10
+        newest.write_bytes(bytes(raw))
+    real_redis.flushall()
+    skipped: list[tuple[str, str]] = []
+    report = restore_newest(store, snapdir, on_skip=lambda i, why: skipped.append((i, why)))
+    assert report is not None and report.snapshot == older.name
+    assert [snapshot for snapshot, _ in skipped] == [newest.name] == [s for s, _ in report.skipped]
+    assert store.get("doc").data == "old"
+    catalogue = {row["id"]: row for row in read_catalogue(store)["snapshots"]}
+    assert catalogue[older.name]["status"] == "ok"
+    assert catalogue[newest.name]["status"] == "corrupt" and catalogue[newest.name]["error"]
+
+
+def test_a_bad_file_is_never_restored_even_partly(store: SharedStore, snapdir: Path) -> None:
+    fill(store, {f"doc{i:03d}": i for i in range(50)})
+    path = take_snapshot(store, snapdir).path
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join([*lines[:40], lines[41].replace(b"41", b"99"), *lines[42:]])))
+    fill(store, {f"doc{i:03d}": -1 for i in range(50)})
+    with pytest.raises(SnapshotError):
+        restore_snapshot(store, path)
+    assert {store.load(f"doc{i:03d}") for i in range(50)} == {-1}
+
+
+def test_full_restore_replaces_and_subset_restore_touches_only_its_documents(
+    store: SharedStore, snapdir: Path
+) -> None:
+    fill(store, {"a": 1, "b": 2})
+    path = take_snapshot(store, snapdir).path
+    fill(store, {"a": 10, "b": 20, "c": 30})
+    report = restore_snapshot(store, path, only=["a"])
+    assert everything(store) == {"a": 1, "b": 20, "c": 30} and report.deleted == []
+    dry = restore_snapshot(store, path, dry_run=True)
+    assert (dry.changed, dry.deleted, dry.unchanged, dry.created) == (["b"], ["c"], ["a"], [])
+    assert everything(store) == {"a": 1, "b": 20, "c": 30}  # a dry run writes nothing
+    restore_snapshot(store, path)
+    assert everything(store) == {"a": 1, "b": 2}
+    with pytest.raises(InvalidDocument, match="nope"):
+        restore_snapshot(store, path, only=["nope"])
+
+
+def test_a_snapshot_of_another_namespace_is_refused(store: SharedStore, snapdir: Path) -> None:
+    store.put("a", 1)
+    path = take_snapshot(store, snapdir).path
+    other = SharedStore(store.redis, "other")
+    with pytest.raises(SnapshotError, match="namespace"):
+        restore_snapshot(other, path)
+
+
+def test_plan_restore_is_pure() -> None:
+    from sharedstate.durability.format import Header
+
+    header = Header("bot", 1.0, 2)
+    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"])
+    assert (plan.restore, plan.delete, plan.full) == (("a", "b"), ("c",), True)
+    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"], delete_others=False)
+    assert plan.delete == ()
+    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"], only=["b"])
+    assert (plan.restore, plan.delete, plan.full) == (("b",), (), False)
+
+
+# -- automatic restore ------------------------------------------------------------------------
+
+
+def test_auto_restore_after_redis_lost_everything(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert auto_restore(store, snapdir) is None  # a new namespace: just marked
+    assert state.get_marker(store) is not None
+    fill(store)
+    take_snapshot(store, snapdir)
+    assert auto_restore(store, snapdir) is None  # marker present: nothing to do
+    real_redis.flushall()
+    store.put("written_after_loss", {"keep": "me"})
+    with caplog.at_level(logging.CRITICAL, logger="sharedstate.durability"):
+        report = auto_restore(store, snapdir)
+    assert report is not None
+    assert any("AUTO-RESTORE" in record.getMessage() for record in caplog.records)
+    assert everything(store) == {**SAMPLE, "written_after_loss": {"keep": "me"}}
+    assert auto_restore(store, snapdir) is None
+
+
+def test_deliberately_deleted_documents_are_not_restored(store: SharedStore, snapdir: Path) -> None:
+    fill(store, {"a": 1})
+    take_snapshot(store, snapdir)
+    store.delete("a")
+    assert auto_restore(store, snapdir) is None
+    assert store.names() == []
+
+
+def test_auto_restore_with_only_bad_snapshots_starts_empty_and_says_so(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(store, {"a": 1})
+    path = take_snapshot(store, snapdir).path
+    path.write_bytes(path.read_bytes()[:20])
+    real_redis.flushall()
+    with caplog.at_level(logging.CRITICAL, logger="sharedstate.durability"):
+        assert auto_restore(store, snapdir) is None
+    assert any("FAILED" in record.getMessage() for record in caplog.records)
+    assert state.get_marker(store) is not None and path.exists()
+
+
+def test_an_interrupted_restore_is_finished_with_the_same_snapshot(
+    store: SharedStore, snapdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store, {f"d{i}": "old" for i in range(500)})
+    old = take_snapshot(store, snapdir).path
+    fill(store, {f"d{i}": "new" for i in range(500)})
+    take_snapshot(store, snapdir)  # newer, but the operator chose the old one
+
+    calls = 0
+    real_run_many = SharedStore._run_many
+
+    def crash_after_first_batch(self: SharedStore, calls_: Any, action: str) -> Any:
+        nonlocal calls
+        if action == "restore documents":
+            calls += 1
+            if calls == 2:
+                raise KeyboardInterrupt  # killed half-way
+        return real_run_many(self, calls_, action)
+
+    monkeypatch.setattr(SharedStore, "_run_many", crash_after_first_batch)
+    with pytest.raises(KeyboardInterrupt):
+        restore_snapshot(store, old)
+    monkeypatch.setattr(SharedStore, "_run_many", real_run_many)
+    assert state.get_marker(store) is None  # never marked complete half-way
+    values = {store.load(f"d{i}") for i in range(500)}
+    assert values == {"old", "new"}
+    report = auto_restore(store, snapdir)
+    assert report is not None and report.snapshot == old.name
+    assert {store.load(f"d{i}") for i in range(500)} == {"old"}
+    assert state.get_marker(store) is not None
+
+
+# -- taking snapshots -----------------------------------------------------------------------------
+
+
+def test_no_snapshot_of_a_namespace_redis_lost(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path
+) -> None:
+    fill(store, {"a": 1})
+    take_snapshot(store, snapdir)
+    real_redis.flushall()
+    with pytest.raises(NamespaceNotReady, match="restore"):
+        take_snapshot(store, snapdir)
+    assert len(list_snapshots(snapdir)) == 1
+    take_snapshot(store, snapdir, allow_unmarked=True)  # --force
+    assert len(list_snapshots(snapdir)) == 2
+
+
+def test_snapshots_are_listed_newest_first_by_recorded_time(store: SharedStore, snapdir: Path) -> None:
+    paths = []
+    for i in range(3):
+        store.put("a", i)
+        paths.append(take_snapshot(store, snapdir).path)
+    # file names and mtimes lie; the recorded creation time decides
+    paths[0].rename(snapdir / ("zzz-" + paths[0].name))
+    assert [entry.header.documents for entry in list_snapshots(snapdir)] == [1, 1, 1]
+    listed = [entry.path.name for entry in list_snapshots(snapdir)]
+    assert listed == [paths[2].name, paths[1].name, "zzz-" + paths[0].name]
+    other = SharedStore(store.redis, "other")
+    other.put("x", 1)
+    take_snapshot(other, snapdir)
+    assert len(list_snapshots(snapdir, "bot")) == 3 and len(list_snapshots(snapdir, "other")) == 1
+
+
+def test_retention_never_removes_the_last_good_snapshot(store: SharedStore, snapdir: Path) -> None:
+    store.put("a", 1)
+    good = take_snapshot(store, snapdir).path
+    newer = [take_snapshot(store, snapdir).path for _ in range(3)]
+    for path in newer:
+        path.write_bytes(b"garbage")  # unreadable header: never deleted by retention either
+    removed = apply_retention(snapdir, "bot", {"last": 1}, newest_good=good)
+    assert removed == [] and good.exists()
+    more = [take_snapshot(store, snapdir).path for _ in range(3)]
+    removed = apply_retention(snapdir, "bot", {"last": 1}, newest_good=more[-1])
+    assert good in removed and more[-1].exists() and all(path.exists() for path in newer)
+
+
+def test_crash_leftovers_are_cleaned(snapdir: Path) -> None:
+    snapdir.mkdir(parents=True)
+    (snapdir / ".tmp-x.jsonl.gz").write_bytes(b"partial")
+    (snapdir / ".rec-x.jsonl.gz").write_bytes(b"partial")
+    assert clean_temp_files(snapdir, older_than=3600) == []
+    assert sorted(p.name for p in clean_temp_files(snapdir, older_than=0)) == [
+        ".rec-x.jsonl.gz",
+        ".tmp-x.jsonl.gz",
+    ]
+
+
+def test_catalogue_is_published_for_the_api(store: SharedStore, snapdir: Path) -> None:
+    assert read_catalogue(store) == {"updated_at": None, "snapshots": []}
+    store.put("a", 1)
+    result = take_snapshot(store, snapdir)
+    rows = publish_catalogue(store, snapdir, {result.path.name: "ok"})
+    assert rows == read_catalogue(store)["snapshots"]
+    [row] = rows
+    assert row["id"] == result.path.name and row["documents"] == 1 and row["status"] == "ok"
+    assert row["size"] == result.size and row["created_at"] == result.header.created_at
+    assert store.names() == ["a"]  # internal records are never documents
+
+
+# -- the disk fails -------------------------------------------------------------------------------
+
+
+def _old_snapshots_intact(snapdir: Path, expected: list[Path]) -> None:
+    assert sorted(p for p in snapdir.iterdir()) == sorted(expected)
+    for path in expected:
+        verify(path)
+
+
+def test_enospc_during_a_snapshot_leaves_old_snapshots_intact(
+    store: SharedStore, snapdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store, {f"d{i}": "x" * 1000 for i in range(2000)})
+    old = take_snapshot(store, snapdir).path
+    real_write = gzip.GzipFile.write
+    written = 0
+
+    def full_disk(self: gzip.GzipFile, data: Any) -> int:
+        nonlocal written
+        written += 1
+        if written > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(gzip.GzipFile, "write", full_disk)
+    with pytest.raises(SnapshotError, match="No space left on device"):
+        take_snapshot(store, snapdir)
+    monkeypatch.undo()
+    _old_snapshots_intact(snapdir, [old])
+
+
+def test_a_really_full_filesystem(store: SharedStore, tmp_path: Path) -> None:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root); the patched ENOSPC test covers this")
+    try:
+        snapdir = mount / "snapshots"
+        store.put("small", 1)
+        old = take_snapshot(store, snapdir).path
+        fill(
+            store, {f"d{i}": secrets.token_hex(5000) for i in range(300)}
+        )  # 3 MB that gzip cannot shrink much
+        with pytest.raises(SnapshotError, match="No space left on device"):
+            take_snapshot(store, snapdir)
+        _old_snapshots_intact(snapdir, [old])
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -32,6 +32,9 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 # Integration tests need a real redis-server; as root we install it, otherwise we say how.
+bench: $(VENV)/.dev redis-server
+	$(BIN)/python -m bench
+
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

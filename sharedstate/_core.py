@@ -26,6 +26,7 @@ from sharedstate.keys import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_HISTORY_TTL,
     DEFAULT_MAX_DOCUMENT_BYTES,
+    DEFAULT_PAYLOAD_LIMIT,
     DEFAULT_STALE_CACHE_SIZE,
     DEFAULT_WRITE_ID_TTL,
     KIND_OBJECT,
@@ -102,30 +103,42 @@ def _entries(raw: Any) -> list[tuple[Any, dict[bytes, bytes]]]:
     return [entry for entries in streams for entry in entries]
 
 
-def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Change:
-    """Build a Change from a feed or history entry written by write.lua."""
-    op = _text(fields[b"o"])
-    name = _text(fields[b"n"])
-    blob = fields.get(b"f", b"")
+def _change(
+    feed_id: str, name: str, version: int, op: str, writer: str, at: float, omitted: bool, blob: bytes
+) -> Change:
     removed: tuple[str, ...] = ()
-    payload: Any
-    if op == "delete":
-        payload = None
+    payload: Any = None
+    if omitted:
+        pass
     elif op == "delete_field":
         payload = {}
-        removed = tuple(codec.decode_value(blob, f"feed entry of {name!r}"))
-    else:
-        payload = codec.decode_value(blob, f"feed entry of {name!r}")
-    return Change(
-        id=_text(fields.get(b"i", entry_id)),
-        name=name,
-        version=int(fields[b"v"]),
-        op=op,
-        fields=payload,
-        writer=_text(fields[b"w"]),
-        time=float(fields[b"t"]),
-        removed=removed,
+        removed = tuple(codec.decode_value(blob, f"change of {name!r}"))
+    elif op != "delete":
+        payload = codec.decode_value(blob, f"change of {name!r}")
+    return Change(feed_id, name, version, op, payload, writer, at, removed, omitted)
+
+
+def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Change:
+    """Build a Change from a feed entry written by write.lua."""
+    return _change(
+        _text(entry_id),
+        _text(fields[b"n"]),
+        int(fields[b"v"]),
+        _text(fields[b"o"]),
+        _text(fields[b"w"]),
+        float(fields[b"t"]),
+        fields.get(b"x") == b"1",
+        fields.get(b"f", b""),
     )
+
+
+def change_from_record(name: str, record: bytes) -> Change:
+    """Build a Change from a history record written by write.lua (see its header)."""
+    head, _, rest = record.partition(b"\n")
+    feed_id, version, op, at, writer_length, omitted = head.decode().split(" ")
+    cut = int(writer_length)
+    writer = rest[:cut].decode("utf-8", "replace")
+    return _change(feed_id, name, int(version), op, writer, float(at), omitted == "1", rest[cut:])
 
 
 def _info(name: str, raw: list[Any]) -> DocumentInfo | None:
@@ -154,6 +167,7 @@ class Core:
         feed_maxlen: int = DEFAULT_FEED_MAXLEN,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         history_ttl: int = DEFAULT_HISTORY_TTL,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
         self.keys = Keys(validate_namespace(namespace))
         self.namespace = namespace
@@ -162,6 +176,7 @@ class Core:
         self.feed_maxlen = feed_maxlen
         self.history_limit = history_limit
         self.history_ttl = history_ttl
+        self.payload_limit = payload_limit
         self.cache = LastKnown(stale_cache_size if stale_reads else 0)
         self.last_feed_id = "0-0"  # feed id of this store's latest write: a lower bound for watch()
         self._last_stale_warning = 0.0
@@ -290,8 +305,8 @@ class Core:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidDocument(f"limit must be an int >= 1, not {limit!r}")
         return Call(
-            ("XREVRANGE", self.keys.history(name), "+", "-", "COUNT", limit),
-            lambda raw: [change_from_entry(entry_id, fields) for entry_id, fields in raw or []],
+            ("LRANGE", self.keys.history(name), 0, limit - 1),
+            lambda raw: [change_from_record(name, record) for record in raw or []],
             f"read the history of {name!r}",
         )
 
@@ -307,6 +322,7 @@ class Core:
         parse: Callable[[Written], T],
         kind: str = "",
         writer: str | None = None,
+        dedup: bool = True,
     ) -> Call[T]:
         keys = self.keys
         command = (
@@ -330,7 +346,8 @@ class Core:
             self.feed_maxlen,
             self.history_limit,
             self.history_ttl,
-            DEFAULT_WRITE_ID_TTL,
+            DEFAULT_WRITE_ID_TTL if dedup else 0,
+            self.payload_limit,
             blob,
             *args,
         )
@@ -377,7 +394,8 @@ class Core:
     def put(
         self, name: str, data: Any, expected: int | None, op: str = "put", writer: str | None = None
     ) -> Call[Written]:
-        """Replace a document (``op="restore"`` when a snapshot puts it back)."""
+        """Replace a document (``op="restore"`` when a snapshot puts it back: a bulk write whose
+        re-send is harmless, so it keeps no write id)."""
         encoded = self._encode_whole(name, data)
         args = [part for pair in encoded.fields for part in pair]
 
@@ -388,7 +406,9 @@ class Core:
             self.cache.remember(name, known)
             return written
 
-        return self._write(op, name, expected, encoded.blob, args, done, encoded.kind, writer)
+        return self._write(
+            op, name, expected, encoded.blob, args, done, encoded.kind, writer, op != "restore"
+        )
 
     def updated(self, name: str, data: Any, expected: int) -> Call[Document]:
         """The put of update(): answers the new Document."""

@@ -42,6 +42,9 @@ DEFAULT_FEED_MAXLEN = 10_000
 DEFAULT_HISTORY_LIMIT = 50
 """Exact number of changes kept in each document's history."""
 
+DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+"""Largest payload (values written) a feed entry or history record keeps; larger ones are omitted."""
+
 DEFAULT_HISTORY_TTL = 30 * 24 * 3600
 """Seconds a deleted document's history is kept (renewed if the name is written again)."""
 
@@ -96,7 +99,7 @@ class Keys:
         return f"{self.base}m:{name}"
 
     def history(self, name: str) -> str:
-        """Capped stream of a document's last changes (kept after a delete, with a TTL)."""
+        """Capped list of a document's last changes, newest first (kept after a delete, with a TTL)."""
         return f"{self.base}h:{name}"
 
     def write_id(self, write_id: str) -> str:

@@ -29,8 +29,9 @@ class Change:
 
     ``fields`` holds the values written: the whole document for ``put`` and ``restore``, the
     fields set for ``merge`` and ``set_field``, ``{}`` for ``delete_field`` (whose field names
-    are in ``removed``) and None for ``delete``. ``id`` is the position in the feed, usable as
-    ``watch(after=...)``.
+    are in ``removed``) and None for ``delete``. When the values were larger than the store's
+    ``payload_limit`` they are not kept: ``omitted`` is True and ``fields`` None (read the
+    document instead). ``id`` is the position in the feed, usable as ``watch(after=...)``.
     """
 
     id: str
@@ -41,6 +42,7 @@ class Change:
     writer: str
     time: float
     removed: tuple[str, ...] = ()
+    omitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

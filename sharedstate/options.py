@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from sharedstate._core import Core
 from sharedstate.connection import decodes_responses, socket_timeout_of
 from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
@@ -12,26 +14,21 @@ WATCH_BLOCK_MAX = 1.0
 
 
 class StoreOptions:
-    """The keyword options a store accepts beside the client, namespace and client name."""
+    """The keyword options a store accepts beside the client, namespace and client name:
+    the keyword-only parameters of ``Core``."""
 
     NAMES = frozenset(
-        {
-            "max_document_bytes",
-            "stale_reads",
-            "stale_cache_size",
-            "feed_maxlen",
-            "history_limit",
-            "history_ttl",
-        }
+        name
+        for name, parameter in inspect.signature(Core.__init__).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     )
 
     @classmethod
     def check(cls, options: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(options) - cls.NAMES)
         if unknown:
-            raise TypeError(
-                f"unknown store option(s): {', '.join(unknown)}; known: {', '.join(sorted(cls.NAMES))}"
-            )
+            known = ", ".join(sorted(cls.NAMES))
+            raise TypeError(f"unknown store option(s): {', '.join(unknown)}; known: {known}")
         return options
 
 
@@ -59,6 +56,7 @@ def settings_options(overrides: dict[str, Any]) -> tuple[str, str, str | None, f
         "stale_reads": settings.stale_reads,
         "feed_maxlen": settings.feed_maxlen,
         "history_limit": settings.history_limit,
+        "payload_limit": settings.payload_limit,
         **StoreOptions.check(extra),
     }
     return settings.require_redis_url(), settings.namespace, settings.client_name, settings.timeout, options

@@ -19,6 +19,7 @@ from sharedstate.keys import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_MAX_DOCUMENT_BYTES,
     DEFAULT_NAMESPACE,
+    DEFAULT_PAYLOAD_LIMIT,
     DEFAULT_TIMEOUT,
     NAMESPACE_RE,
 )
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     )
     feed_maxlen: int = Field(DEFAULT_FEED_MAXLEN, gt=0, validation_alias=_env("FEED_MAXLEN"))
     history_limit: int = Field(DEFAULT_HISTORY_LIMIT, gt=0, validation_alias=_env("HISTORY_LIMIT"))
+    payload_limit: int = Field(DEFAULT_PAYLOAD_LIMIT, ge=0, validation_alias=_env("PAYLOAD_LIMIT"))
 
     data_dir: Path = Field(Path("./data"), validation_alias=_env("DATA_DIR", "RAILWAY_VOLUME_MOUNT_PATH"))
     snapshot_interval: int = Field(60, gt=0, validation_alias=_env("SNAPSHOT_INTERVAL"))

@@ -234,6 +234,7 @@ class SharedStore:
             feed_maxlen=core.feed_maxlen,
             history_limit=core.history_limit,
             history_ttl=core.history_ttl,
+            payload_limit=core.payload_limit,
         )
 
     def close(self) -> None:

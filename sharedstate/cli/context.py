@@ -34,6 +34,7 @@ def open_store(args: argparse.Namespace, client_name: str = "cli") -> SharedStor
         max_document_bytes=config.max_document_bytes,
         feed_maxlen=config.feed_maxlen,
         history_limit=config.history_limit,
+        payload_limit=config.payload_limit,
     )
 
 

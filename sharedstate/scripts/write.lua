@@ -4,7 +4,7 @@
 -- KEYS[2] meta hash        ss:{ns}:m:<name>   v version, t time, w writer, k kind, s size
 -- KEYS[3] names set        ss:{ns}:names
 -- KEYS[4] feed stream      ss:{ns}:feed
--- KEYS[5] history stream   ss:{ns}:h:<name>
+-- KEYS[5] history list     ss:{ns}:h:<name>   newest first, see "history record" below
 -- KEYS[6] tombstones hash  ss:{ns}:tomb       name -> version of the delete
 -- KEYS[7] version floor    ss:{ns}:floor      set by a restore
 -- KEYS[8] write id         ss:{ns}:w:<id>     result of this write, for re-sends
@@ -16,9 +16,13 @@
 -- ARGV[5]  kind written by put/restore: 'o' object, 'v' plain value; '' otherwise
 -- ARGV[6]  largest document size allowed, bytes
 -- ARGV[7]  feed length (approximate), ARGV[8] history length (exact)
--- ARGV[9]  seconds a deleted document's history is kept, ARGV[10] seconds the write id is kept
--- ARGV[11] feed payload: msgpack of the values written (or of the removed field names)
--- ARGV[12..] field, value pairs (put/restore/merge/set_field) or field names (delete_field)
+-- ARGV[9]  seconds a deleted document's history is kept
+-- ARGV[10] seconds the write id is kept (0: not recorded, for bulk restores)
+-- ARGV[11] largest payload kept in a feed entry or history record, bytes
+-- ARGV[12] payload: msgpack of the values written (or of the removed field names)
+-- ARGV[13..] field, value pairs (put/restore/merge/set_field) or field names (delete_field)
+--
+-- History record: "<feed id> <version> <op> <time> <writer length> <omitted>\n<writer><payload>"
 --
 -- Returns {status, version, time, feed id, previous version}:
 --   ok        applied
@@ -30,11 +34,15 @@
 
 local unpack = unpack or table.unpack
 local function fmt(n) return string.format('%d', n) end
+local FIRST = 13
 
-local done = redis.call('GET', KEYS[8])
-if done then
-  local v, t, id = string.match(done, '^(%d+)|([^|]*)|(.*)$')
-  return {'dup', v, t, id, ''}
+local remember = tonumber(ARGV[10]) > 0
+if remember then
+  local done = redis.call('GET', KEYS[8])
+  if done then
+    local v, t, id = string.match(done, '^(%d+)|([^|]*)|(.*)$')
+    return {'dup', v, t, id, ''}
+  end
 end
 
 local op = ARGV[1]
@@ -62,18 +70,18 @@ if whole then
   kind = ARGV[5]
   size = 0
   if kind == 'v' then
-    size = #ARGV[13]
+    size = #ARGV[FIRST + 1]
   else
-    for i = 12, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
+    for i = FIRST, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
   end
 elseif op == 'merge' or op == 'set_field' then
-  for i = 12, #ARGV, 2 do
+  for i = FIRST, #ARGV, 2 do
     local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
     if old > 0 then size = size - old - #ARGV[i] end
     size = size + #ARGV[i] + #ARGV[i + 1]
   end
 elseif op == 'delete_field' then
-  for i = 12, #ARGV do
+  for i = FIRST, #ARGV do
     local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
     if old > 0 then
       size = size - old - #ARGV[i]
@@ -106,7 +114,7 @@ else
     redis.call('HDEL', KEYS[1], unpack(removed))
   else
     -- chunks: unpack() of very many values overflows Lua's C stack
-    for i = 12, #ARGV, 1000 do
+    for i = FIRST, #ARGV, 1000 do
       redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
     end
   end
@@ -117,13 +125,24 @@ else
   end
 end
 
-local entry = {'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', ARGV[11]}
-local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(entry))
-redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[8], '*', 'i', id, unpack(entry))
+-- feed and history carry the values written, unless larger than ARGV[11]
+local payload = ARGV[12]
+local omitted = '0'
+if #payload > tonumber(ARGV[11]) then
+  payload = ''
+  omitted = '1'
+end
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
+  'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', payload, 'x', omitted)
+redis.call('LPUSH', KEYS[5],
+  table.concat({id, fmt(ver), op, t, fmt(#ARGV[4]), omitted}, ' ') .. '\n' .. ARGV[4] .. payload)
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[8]) - 1)
 if op == 'delete' then
   redis.call('EXPIRE', KEYS[5], ARGV[9])
 elseif cur == 0 then
   redis.call('PERSIST', KEYS[5])
 end
-redis.call('SET', KEYS[8], fmt(ver) .. '|' .. t .. '|' .. id, 'EX', ARGV[10])
+if remember then
+  redis.call('SET', KEYS[8], fmt(ver) .. '|' .. t .. '|' .. id, 'EX', ARGV[10])
+end
 return {'ok', fmt(ver), t, id, fmt(cur)}

@@ -485,3 +485,16 @@ def test_watch_says_when_the_feed_was_trimmed(make_store: Any) -> None:
 def test_watch_rejects_bad_positions(store: Any, bad: str) -> None:
     with pytest.raises(InvalidDocument):
         list(store.watch(after=bad, timeout=0.1))
+
+
+def test_payloads_over_the_limit_are_omitted_from_feed_and_history(make_store: Any) -> None:
+    store = make_store(payload_limit=100)
+    changes = store.watch(["doc"], timeout=0.5)
+    store.put("doc", {"big": "x" * 500})
+    store.set_field("doc", "small", 1)
+    [big, small] = store.history("doc")[::-1]
+    assert (big.omitted, big.fields, big.op) == (True, None, "put")
+    assert (small.omitted, small.fields) == (False, {"small": 1})
+    watched = list(changes)
+    assert [(c.omitted, c.fields) for c in watched] == [(True, None), (False, {"small": 1})]
+    assert store.get("doc").data == {"big": "x" * 500, "small": 1}  # the document itself is whole

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     verify_interval: int | None = Field(None, gt=0, validation_alias=_env("VERIFY_INTERVAL"))
     verify_timeout: int = Field(180, gt=0, validation_alias=_env("VERIFY_TIMEOUT"))
     verify_retries: int = Field(0, ge=0, validation_alias=_env("VERIFY_RETRIES"))
+    cron_config: str | None = Field(None, validation_alias=_env("CRON_CONFIG"))
+    restore_check_interval: int = Field(3, gt=0, validation_alias=_env("RESTORE_CHECK_INTERVAL"))
+    integrity_interval: int = Field(3600, gt=0, validation_alias=_env("INTEGRITY_INTERVAL"))
+    shutdown_grace: float = Field(25.0, gt=0, validation_alias=_env("SHUTDOWN_GRACE"))
 
     api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(8080, gt=0, lt=65536, validation_alias=_env("API_PORT", "PORT"))

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from sharedstate import __version__
-from sharedstate.cli import durability, inspect
+from sharedstate.cli import durability, inspect, services
 from sharedstate.cli.context import err
 from sharedstate.errors import ConfigurationError, SharedStateError
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     durability.register(commands, common)
     inspect.register(commands, common)
+    services.register(commands, common)
     return parser
 
 

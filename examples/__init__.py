@@ -1,0 +1,1 @@
+"""Runnable examples (not installed with the package; run them from a checkout)."""

@@ -1,0 +1,97 @@
+"""Integrity check of a namespace: reports problems, never repairs them.
+
+Checks that the names set and the meta/data keys agree, that every document decodes, that
+its recorded size matches its data, and that a plain-value document holds exactly its value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sharedstate import codec
+from sharedstate._core import Call
+from sharedstate._scripts import READ
+from sharedstate.errors import InvalidDocument, translate_errors
+from sharedstate.keys import KIND_OBJECT, KIND_VALUE, VALUE_FIELD
+from sharedstate.store import SharedStore
+
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one document (or with the namespace, ``name`` None)."""
+
+    name: str | None
+    what: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "problem": self.what}
+
+
+def _scan_names(store: SharedStore, kind: str) -> set[str]:
+    keys = store._core.keys
+    prefix = f"{keys.base}{kind}:"
+    with translate_errors("scan the namespace's keys"):
+        found = store.redis.scan_iter(match=f"{prefix}*", count=1000)
+        return {key.decode("utf-8", "replace")[len(prefix) :] for key in found}
+
+
+def _raw_document(store: SharedStore, name: str) -> Call[list[Any]]:
+    keys = store._core.keys
+    return Call(
+        ("EVALSHA", READ.sha, 2, keys.data(name), keys.meta(name), "doc"),
+        lambda raw: list(raw),
+        f"read document {name!r}",
+        READ,
+    )
+
+
+def _check_document(name: str, raw: list[Any]) -> list[Problem]:
+    if not raw:
+        return [Problem(name, "vanished during the check")]
+    _version, _time, _writer, kind, size, flat = raw
+    kind = kind.decode()
+    fields: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    for i in range(0, len(flat), 2):
+        try:
+            fields[flat[i].decode("utf-8")] = flat[i + 1]
+        except UnicodeDecodeError:
+            problems.append(Problem(name, f"field name {flat[i]!r} is not UTF-8"))
+    if kind not in (KIND_OBJECT, KIND_VALUE):
+        return [*problems, Problem(name, f"unknown kind {kind!r} in meta")]
+    if kind == KIND_VALUE and set(fields) != {VALUE_FIELD}:
+        problems.append(Problem(name, f"a plain-value document with fields {sorted(fields)}"))
+    actual = sum(len(field.encode()) + len(value) for field, value in fields.items())
+    if kind == KIND_VALUE:
+        actual = sum(len(value) for value in fields.values())
+    if int(size) != actual:
+        problems.append(Problem(name, f"meta says {int(size)} bytes, the data holds {actual}"))
+    for field, value in fields.items():
+        try:
+            codec.decode_value(value, f"field {field!r}")
+        except InvalidDocument as exc:
+            problems.append(Problem(name, str(exc)))
+    return problems
+
+
+def check(store: SharedStore) -> list[Problem]:
+    """Every problem found in the store's namespace ([] when all is well)."""
+    bulk = store.bulk()
+    listed = set(bulk.names())
+    with_meta = _scan_names(bulk, "m")
+    with_data = _scan_names(bulk, "d")
+    problems = [
+        Problem(name, "listed in the names set but has no meta") for name in sorted(listed - with_meta)
+    ]
+    problems += [Problem(name, "has meta but is not in the names set") for name in sorted(with_meta - listed)]
+    problems += [Problem(name, "has data but no meta") for name in sorted(with_data - with_meta)]
+    present = sorted(listed & with_meta)
+    for start in range(0, len(present), BATCH):
+        batch = present[start : start + BATCH]
+        raws = bulk._run_many([_raw_document(bulk, name) for name in batch], "check documents")
+        for name, raw in zip(batch, raws, strict=True):
+            problems += _check_document(name, raw)
+    return problems

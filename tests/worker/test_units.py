@@ -1,0 +1,104 @@
+"""Worker pieces without processes: loading jobs, the schedule, UTC cron."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rq.cron import CronJob
+
+from sharedstate.errors import ConfigurationError
+from sharedstate.settings import Settings
+from worker import cron, jobs, names
+from worker.schedule import scheduled_jobs
+
+
+def test_load_callable() -> None:
+    assert jobs.load_callable("os.path:join") is os.path.join
+    assert jobs.load_callable("datetime:datetime.now") == datetime.now
+    for bad, message in [
+        ("no_colon", "package.module:function"),
+        ("not_a_module_xyz:f", "cannot import"),
+        ("os:no_such_function", "has no"),
+        ("os:sep", "not callable"),
+    ]:
+        with pytest.raises(ConfigurationError, match=message):
+            jobs.load_callable(bad)
+
+
+def test_call_runs_sync_and_async_functions() -> None:
+    async def coroutine() -> int:
+        return 7
+
+    assert jobs.call(lambda: 3) == 3
+    assert jobs.call(coroutine) == 7
+
+
+def _settings(**values: object) -> Settings:
+    return Settings.load(redis_url="redis://x", namespace="ns", **values)
+
+
+def test_schedule() -> None:
+    by_name = {job.name: job for job in scheduled_jobs(_settings())}
+    assert set(by_name) == {names.AUTO_RESTORE, names.SNAPSHOT, names.INTEGRITY}
+    assert by_name[names.SNAPSHOT].interval == 60 and by_name[names.INTEGRITY].interval == 3600
+    assert by_name[names.SNAPSHOT].queue == "sharedstate.ns.maintenance"
+
+    verify = {j.name: j for j in scheduled_jobs(_settings(verify_job="m:f"))}[names.VERIFY]
+    assert (verify.cron, verify.interval, verify.timeout, verify.queue) == (
+        "0 */6 * * *",
+        None,
+        180,
+        "sharedstate.ns.jobs",
+    )
+    assert verify.kwargs == {"path": "m:f"}
+    verify = {j.name: j for j in scheduled_jobs(_settings(verify_job="m:f", verify_interval=30))}[
+        names.VERIFY
+    ]
+    assert (verify.cron, verify.interval) == (None, 30)
+    with pytest.raises(ConfigurationError, match="VERIFY_CRON"):
+        scheduled_jobs(_settings(verify_job="m:f", verify_cron="every tuesday"))
+
+
+def test_extra_cron_jobs_from_a_config_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_cron_config.py").write_text(
+        "from worker.schedule import register\n"
+        "register('os.path:join', cron='0 8 * * *')\n"
+        "register('os.path:exists', name='exists', interval=600, timeout=30, retries=2)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    jobs_by_name = {job.name: job for job in scheduled_jobs(_settings(cron_config="my_cron_config"))}
+    assert jobs_by_name["os.path:join"].cron == "0 8 * * *"
+    extra = jobs_by_name["exists"]
+    assert (extra.interval, extra.timeout, extra.kwargs["retries"]) == (600, 30, 2)
+    assert extra.func is jobs.user_job
+    with pytest.raises(ConfigurationError, match="CRON_CONFIG"):
+        scheduled_jobs(_settings(cron_config="no_such_cron_config_module"))
+    sys.modules.pop("my_cron_config", None)
+
+
+@pytest.fixture
+def tokyo() -> Iterator[None]:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_cron_expressions_are_utc_whatever_the_container_zone(tokyo: None) -> None:
+    assert time.localtime().tm_gmtoff == 9 * 3600
+    local = CronJob("q", func_name="x.y", cron="0 12 * * *").next_enqueue_time
+    assert local is not None and local.astimezone(UTC).hour == 3  # RQ alone: noon in Tokyo
+    cron.use_utc()
+    utc = CronJob("q", func_name="x.y", cron="0 12 * * *").next_enqueue_time
+    assert utc is not None and utc.astimezone(UTC).hour == 12

@@ -1,0 +1,57 @@
+"""The cron process: RQ 3's own CronScheduler with our jobs, cron expressions in UTC.
+
+Run by the supervisor as ``python -m worker.cron``. RQ's scheduler exits (code 1) when Redis
+is unreachable for a few seconds; the supervisor starts it again with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+
+import redis
+from rq.cron import CronScheduler
+
+from sharedstate.settings import Settings
+from worker.process import supervised_child
+from worker.schedule import FAILURE_TTL, scheduled_jobs
+
+
+def use_utc() -> None:
+    """Make this process's local time UTC: RQ evaluates cron strings in local time."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+
+
+def main() -> int:
+    supervised_child()
+    use_utc()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s cron: %(message)s", stream=sys.stderr
+    )
+    settings = Settings.load()
+    connection = redis.Redis.from_url(settings.require_redis_url())  # RQ's own client, never the store's
+    scheduler = CronScheduler(
+        connection=connection, name=f"sharedstate.{settings.namespace}.{socket.gethostname()}.{os.getpid()}"
+    )
+    for job in scheduled_jobs(settings):
+        scheduler.register(
+            job.func,
+            job.queue,
+            kwargs=job.kwargs or None,
+            cron=job.cron,
+            interval=job.interval,
+            job_timeout=job.timeout,
+            result_ttl=job.result_ttl,
+            failure_ttl=FAILURE_TTL,
+            name=f"{settings.namespace}:{job.name}",
+        )
+    scheduler.start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

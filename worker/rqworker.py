@@ -1,0 +1,47 @@
+"""An RQ worker process on some of the namespace's queues: ``python -m worker.rqworker QUEUE...``.
+
+It runs RQ's scheduler too (``with_scheduler``), which delayed retries need. Its work horses
+die with it (a parent-death signal), so a killed worker leaves no job process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+import redis
+from rq import Queue, Worker
+
+import worker.jobs  # noqa: F401 - imported once here, inherited by every forked work horse
+from sharedstate.settings import Settings
+from worker.process import die_with_parent, supervised_child
+
+
+class SupervisedWorker(Worker):
+    """RQ's forking Worker whose work horses follow it in death."""
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        die_with_parent(signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    supervised_child()
+    queues = (argv if argv is not None else sys.argv[1:]) or []
+    if not queues:
+        sys.exit("usage: python -m worker.rqworker QUEUE...")
+    settings = Settings.load()
+    connection = redis.Redis.from_url(settings.require_redis_url())  # RQ's own client, never the store's
+    role = queues[0].rsplit(".", 1)[-1]
+    name = f"sharedstate.{settings.namespace}.{role}.{socket.gethostname()}.{os.getpid()}"
+    rq_worker = SupervisedWorker(
+        [Queue(q, connection=connection) for q in queues], connection=connection, name=name
+    )
+    rq_worker.work(with_scheduler=True, logging_level="INFO")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""``sharedstate worker``: one service, one process tree.
+
+The supervisor (this process) restores the namespace if Redis lost it, then runs and
+watches three children, each in its own session so a signal to our process group reaches
+only us and each child gets exactly one SIGTERM from us:
+
+* an RQ worker on the maintenance queue (snapshots, checks, restores asked for by the API),
+* an RQ worker on the jobs queue (the verification job, users' cron jobs),
+* RQ's cron scheduler, which enqueues them.
+
+A child that exits is started again with backoff (RQ's scheduler exits when Redis is away
+for a few seconds), so a Redis outage never ends the service. Every few seconds the
+supervisor publishes a heartbeat and the schedule for the API.
+
+On SIGTERM or SIGINT it stops the scheduler, lets running jobs finish within
+``SHAREDSTATE_SHUTDOWN_GRACE`` seconds (then stops them), takes a final snapshot and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sharedstate.durability import state
+from sharedstate.durability.restore import auto_restore
+from sharedstate.errors import SharedStateError, StoreUnavailable
+from sharedstate.settings import Settings
+from worker import context, jobs, names
+from worker.process import SUPERVISOR_PID
+from worker.schedule import scheduled_jobs
+
+log = logging.getLogger("sharedstate.worker")
+
+HEARTBEAT_EVERY = 5.0
+HEARTBEAT_STALE = 30.0  # the API treats a worker silent for this long as gone
+RESTART_MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0  # a child that ran this long starts again without backoff
+COLD_STOP_WAIT = 5.0
+
+
+@dataclass
+class Child:
+    """One supervised child process."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    backoff: float = 1.0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    stop_signals: int = field(default=0)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.started_at = time.monotonic()
+        log.info("started %s (pid %d)", self.name, self.process.pid)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            assert self.process is not None
+            self.stop_signals += 1
+            self.process.send_signal(sig)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pid": self.process.pid if self.process else None,
+            "running": self.running,
+            "restarts": self.restarts,
+        }
+
+
+class Supervisor:
+    """Runs the worker service until asked to stop; ``run()`` returns the exit code."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = time.time()
+        executable = [sys.executable, "-m"]
+        ns = settings.namespace
+        self.children = [
+            Child("rq-maintenance", [*executable, "worker.rqworker", names.maintenance_queue(ns)]),
+            Child("rq-jobs", [*executable, "worker.rqworker", names.jobs_queue(ns)]),
+            Child("cron", [*executable, "worker.cron"]),
+        ]
+        self.env = {
+            **os.environ,
+            SUPERVISOR_PID: str(os.getpid()),
+            "SHAREDSTATE_NAMESPACE": ns,
+            "SHAREDSTATE_DATA_DIR": str(settings.data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        if not self.stopping.is_set():
+            log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stopping.set()
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def _restore_at_start(self) -> bool:
+        """Auto-restore before anything is scheduled; waits for Redis. False if stopped meanwhile."""
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                report = auto_restore(context.store(), self.settings.snapshot_dir)
+            except StoreUnavailable as exc:
+                log.warning("Redis is not reachable yet (%s); trying again in %.0f s", exc, delay)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, RESTART_MAX_BACKOFF)
+                continue
+            if report is not None:
+                log.info("start-up restore done: %s", report.to_dict())
+            return True
+        return False
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.running:
+                continue
+            if child.process is not None:
+                code = child.process.returncode
+                ran = now - child.started_at
+                if ran >= STABLE_AFTER:
+                    child.backoff = 1.0
+                child.next_start = now + child.backoff
+                log.warning("%s exited with code %s after %.0f s; starting it again in %.0f s",
+                            child.name, code, ran, child.backoff)  # fmt: skip
+                child.backoff = min(child.backoff * 2, RESTART_MAX_BACKOFF)
+                child.restarts += 1
+                child.process = None
+            if now >= child.next_start:
+                child.start(self.env)
+
+    def _heartbeat(self) -> None:
+        store = context.store()
+        beat = {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "namespace": self.settings.namespace,
+            "started_at": self.started_at,
+            "heartbeat_at": time.time(),
+            "children": {child.name: child.describe() for child in self.children},
+            "queues": [
+                names.maintenance_queue(self.settings.namespace),
+                names.jobs_queue(self.settings.namespace),
+            ],
+        }
+        try:
+            store.redis.hset(store._core.keys.system("workers"), self.id, json.dumps(beat))
+            state.set_json(store, "schedule", [job.describe() for job in scheduled_jobs(self.settings)])
+        except Exception as exc:  # Redis away: the heartbeat simply goes stale
+            log.debug("heartbeat failed: %s", exc)
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def _stop_children(self) -> None:
+        grace = self.settings.shutdown_grace
+        for child in self.children:
+            child.signal(signal.SIGTERM)  # RQ workers: warm shutdown, the running job finishes
+        deadline = time.monotonic() + max(grace, 1.1)  # RQ ignores a second signal within 1 s
+        while any(child.running for child in self.children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        late = [child for child in self.children if child.running]
+        if late:
+            log.warning(
+                "jobs still running after %.0f s: stopping %s", grace, ", ".join(c.name for c in late)
+            )
+            for child in late:
+                child.signal(signal.SIGTERM)  # cold shutdown: RQ kills its work horse
+            deadline = time.monotonic() + COLD_STOP_WAIT
+            while any(child.running for child in late) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        for child in self.children:
+            if child.running:
+                assert child.process is not None
+                log.error("%s did not stop: killing it", child.name)
+                child.process.kill()
+            if child.process is not None:
+                child.process.wait()
+
+    def _final_snapshot(self) -> None:
+        try:
+            run = jobs.run_job(
+                names.SNAPSHOT, lambda: {**jobs.snapshot_now(), "final": True}, exclusive=False
+            )
+            log.info("final snapshot: %s", run.get("result") or run.get("reason"))
+        except SharedStateError as exc:
+            log.error("final snapshot failed: %s", exc)
+        except Exception:
+            log.exception("final snapshot failed")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        log.info("worker %s for namespace %r, snapshots in %s", self.id, self.settings.namespace,
+                 self.settings.snapshot_dir)  # fmt: skip
+        if not self._restore_at_start():
+            return 0
+        next_beat = 0.0
+        try:
+            while not self.stopping.is_set():
+                self._supervise()
+                if time.monotonic() >= next_beat:
+                    self._heartbeat()
+                    next_beat = time.monotonic() + HEARTBEAT_EVERY
+                self.stopping.wait(0.5)
+        finally:
+            self._stop_children()
+            self._final_snapshot()
+            try:
+                store = context.store()
+                store.redis.hdel(store._core.keys.system("workers"), self.id)
+            except Exception as exc:
+                log.debug("could not remove the heartbeat: %s", exc)
+        log.info("worker stopped")
+        return 0
+
+
+def run(settings: Settings) -> int:
+    """Run the worker service in this process."""
+    context._settings = settings
+    settings.require_redis_url()
+    settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    scheduled_jobs(settings)  # configuration errors now, not in the cron child
+    return Supervisor(settings).run()

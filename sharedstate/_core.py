@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from sharedstate import codec
 from sharedstate._cache import Known, LastKnown
 from sharedstate._scripts import READ, WRITE, Script
-from sharedstate.errors import FeedTrimmed, InvalidDocument, StoreUnavailable, VersionConflict
+from sharedstate.errors import FeedTrimmed, InvalidDocument, NotAnObject, StoreUnavailable, VersionConflict
 from sharedstate.keys import (
     DEFAULT_FEED_MAXLEN,
     DEFAULT_HISTORY_LIMIT,
@@ -280,8 +280,8 @@ class Core:
         return payload
 
     @staticmethod
-    def _not_object(name: str) -> InvalidDocument:
-        return InvalidDocument(
+    def _not_object(name: str) -> NotAnObject:
+        return NotAnObject(
             f"document {name!r} is a plain JSON value, not an object: field operations need an "
             "object document (use put to replace it)"
         )

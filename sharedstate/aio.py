@@ -90,13 +90,13 @@ class AsyncSharedStore:
             return call.stale(exc)
         return call.parse(raw)
 
-    async def _run_many(self, calls: Sequence[Call[T]], action: str) -> list[T]:
-        """Send ``calls`` in one pipeline (see SharedStore._run_many)."""
+    async def _run_many(self, calls: Sequence[Call[T]], action: str, transaction: bool = False) -> list[T]:
+        """Send ``calls`` in one pipeline (see SharedStore._run_many); ``transaction``: MULTI/EXEC."""
         if not calls:
             return []
         with translate_errors(action):
             for attempt in (1, 2):
-                pipe = self._redis.pipeline(transaction=False)
+                pipe = self._redis.pipeline(transaction=transaction)
                 for call in calls:
                     pipe.execute_command(*call.command)
                 try:

@@ -5,6 +5,7 @@
     ├── DocumentNotFound     the document does not exist (also a LookupError)
     ├── StoreUnavailable     Redis could not be reached in time; a write's outcome is unknown
     ├── InvalidDocument      bad name, a value JSON can't hold, too large (also a ValueError)
+    │   └── NotAnObject      a field operation on a plain-value document
     ├── FeedTrimmed          watch(after=...) asked for changes the capped feed no longer holds
     ├── SnapshotError        a snapshot file is truncated, altered or foreign; or cannot be written
     └── ConfigurationError   settings missing or wrong
@@ -61,6 +62,10 @@ class StoreUnavailable(SharedStateError):
 
 class InvalidDocument(SharedStateError, ValueError):
     """A name, value or size that the store refuses; nothing was written."""
+
+
+class NotAnObject(InvalidDocument):
+    """A field operation on a document whose top level is not a JSON object."""
 
 
 class FeedTrimmed(SharedStateError):

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from sharedstate.redis_server import RedisProcess
+from tests.deployments import Deployment
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,13 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def deployment(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path) -> Iterator[Deployment]:
+    """A namespace on the session's server, whose `sharedstate worker` processes are cleaned up."""
+    deployment = Deployment(redis_server, tmp_path)
+    yield deployment
+    for worker in deployment.workers:
+        worker.cleanup()
+    deployment.client.close()

@@ -17,6 +17,20 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     cmd.set_defaults(handler=worker)
 
+    cmd = commands.add_parser("api", parents=[common], help="the operator API under uvicorn")
+    cmd.add_argument("--host", help="bind address (default SHAREDSTATE_API_HOST or 127.0.0.1; '::' for IPv6)")
+    cmd.add_argument("--port", type=int, help="port (default SHAREDSTATE_API_PORT, PORT or 8080)")
+    cmd.set_defaults(handler=api)
+
+
+def api(args: argparse.Namespace) -> int:
+    from api.server import serve
+
+    config = settings(args)
+    overrides = {"api_host": args.host, "api_port": args.port}
+    config = config.model_copy(update={key: value for key, value in overrides.items() if value is not None})
+    return serve(config)
+
 
 def worker(args: argparse.Namespace) -> int:
     from worker.supervisor import run

@@ -69,12 +69,17 @@ def store(make_store: Backend) -> Any:
 
 
 @pytest.fixture
-def raw(store: Any) -> Any:
+def raw(store: Any) -> Iterator[Any]:
     """A plain sync redis-py (or fakeredis) client on the store's server, for looking underneath."""
     astore = getattr(store, "astore", None)
     if astore is None:
-        return store.redis
+        yield store.redis
+        return
     client = astore.redis
+    kwargs = client.connection_pool.connection_kwargs
     if isinstance(client, fakeredis.FakeAsyncRedis):
-        return fakeredis.FakeRedis(server=client.connection_pool.connection_kwargs["server"])
-    return redis.Redis(port=client.connection_pool.connection_kwargs["port"])
+        sync: Any = fakeredis.FakeRedis(server=kwargs["server"])
+    else:
+        sync = redis.Redis(port=kwargs["port"])
+    yield sync
+    sync.close()

@@ -9,7 +9,7 @@ import pytest
 from sharedstate import VersionConflict
 from sharedstate.durability.format import read_snapshot
 from sharedstate.redis_server import RedisProcess
-from tests.worker.conftest import Deployment, processes_of, wait_for
+from tests.deployments import Deployment, processes_of, wait_for
 
 JOBS = "tests.worker.sample_jobs"
 

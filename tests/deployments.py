@@ -1,4 +1,4 @@
-"""Real `sharedstate worker` processes against a real redis-server."""
+"""Real `sharedstate worker` processes against a real redis-server (the fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
-import redis
 
 from sharedstate import SharedStore
 from sharedstate.redis_server import RedisProcess
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 _namespaces = itertools.count()
 
 
@@ -129,12 +126,3 @@ class Deployment:
         return (
             sorted(p for p in directory.iterdir() if not p.name.startswith(".")) if directory.exists() else []
         )
-
-
-@pytest.fixture
-def deployment(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path) -> Iterator[Deployment]:
-    deployment = Deployment(redis_server, tmp_path)
-    yield deployment
-    for worker in deployment.workers:
-        worker.cleanup()
-    deployment.client.close()

@@ -1,0 +1,66 @@
+"""Request bodies and conditional headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from api.errors import APIError
+
+_JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
+
+ANY_JSON_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"description": "any JSON value"}}},
+    }
+}
+OBJECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "top-level fields"}}},
+    }
+}
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON: 415 for a non-JSON content type, 422 if it does not parse.
+
+    A missing, text/plain or form content type is accepted, so ``curl -d`` works.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _JSON_TYPES and not media.endswith("+json"):
+        raise APIError(
+            415, "unsupported_media_type", f"send JSON (Content-Type: application/json), not {media}"
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise APIError(422, "invalid_json", "the request body is empty: send a JSON value")
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise APIError(422, "invalid_json", "the body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a version."""
+    return f'"{version}"'
+
+
+def parse_version_tag(value: str, header: str) -> int:
+    """A version from an entity tag (``"12"``, also ``W/"12"`` or a bare ``12``); 400 otherwise."""
+    tag = value.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isdigit() or "," in value:
+        raise APIError(400, "bad_precondition", f'{header} must be one version tag such as "12", or *')
+    return int(tag)

@@ -1,0 +1,198 @@
+"""Documents: list, read, replace, merge, delete, history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from api import store_ops
+from api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
+from api.deps import Reader, StateDep, StoreDep, Writer, audit
+from api.errors import APIError
+from api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
+from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
+from sharedstate.jsonio import dumps_plain
+from sharedstate.keys import NAME_RE
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+
+Name = Annotated[
+    str, Path(pattern=f"^{NAME_RE.pattern}$", description="1-200 characters of A-Z a-z 0-9 . _ - :")
+]
+_TAG = r'(W/)?"?[0-9]{1,20}"?'
+IfMatch = Annotated[
+    str | None,
+    Header(
+        pattern=rf"^(\*|{_TAG})$",
+        description='"<version>": write only at that version (else 412); *: if it exists',
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(pattern=r"^\*$", description="*: create only (else 412)")]
+IfNoneMatchRead = Annotated[
+    str | None,
+    Header(pattern=rf"^(\*|{_TAG}(\s*,\s*{_TAG})*)$", description='"<version>", ...: 304 if unchanged'),
+]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
+}
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """JSON bytes with sets as sorted lists."""
+    return Response(
+        dumps_plain(value).encode(), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+async def _expected(
+    store: AsyncSharedStore, name: str, if_match: str | None, if_none_match: str | None
+) -> int | None:
+    if if_match is not None and if_none_match is not None:
+        raise APIError(400, "bad_precondition", "send If-Match or If-None-Match, not both")
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise APIError(400, "bad_precondition", "on a write, If-None-Match may only be *")
+        return 0
+    if if_match is None:
+        return None
+    if if_match.strip() == "*":
+        return (await store.info(name)).version  # must exist; and no one may change it meanwhile
+    return parse_version_tag(if_match, "If-Match")
+
+
+@router.get("/docs", response_model=list[DocumentInfoOut], responses=ERRORS)
+async def list_documents(store: StoreDep, state: StateDep, _: Reader) -> Response:
+    """Every document's metadata, sorted by name."""
+    state.metrics.store_ops.labels("list").inc()
+    return json_response(
+        [
+            {
+                "name": i.name,
+                "version": i.version,
+                "updated_at": i.updated_at,
+                "updated_by": i.updated_by,
+                "kind": i.kind,
+                "size": i.size,
+            }
+            for i in await store.infos()
+        ]
+    )
+
+
+@router.get(
+    "/docs/{name}", response_model=DocumentOut, responses={**ERRORS, 304: {"description": "not modified"}}
+)
+async def read_document(
+    name: Name, store: StoreDep, state: StateDep, _: Reader, if_none_match: IfNoneMatchRead = None
+) -> Response:
+    """A document with its version (also as the ETag)."""
+    state.metrics.store_ops.labels("get").inc()
+    doc = await store.get(name)
+    tag = etag(doc.version)
+    if if_none_match is not None and tag in [
+        part.strip().removeprefix("W/") for part in if_none_match.split(",")
+    ]:
+        return Response(status_code=304, headers={"ETag": tag})
+    body = {
+        "name": doc.name,
+        "version": doc.version,
+        "updated_at": doc.updated_at,
+        "updated_by": doc.updated_by,
+        "data": doc.data,
+    }
+    return json_response(body, headers={"ETag": tag})
+
+
+def _written(name: str, version: int, status: int = 200) -> Response:
+    return json_response({"name": name, "version": version}, status, headers={"ETag": etag(version)})
+
+
+@router.put("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=ANY_JSON_BODY)
+async def replace_document(
+    name: Name,
+    request: Request,
+    store: StoreDep,
+    state: StateDep,
+    who: Writer,
+    if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Replace the document with the body (any JSON value). If-Match makes it conditional."""
+    data = await read_json(request)
+    expected = await _expected(store, name, if_match, if_none_match)
+    state.metrics.store_ops.labels("put").inc()
+    try:
+        written = await store_ops.put(store, name, data, expected)
+    except VersionConflict:
+        state.metrics.conflicts.inc()
+        raise
+    audit(who, "put", doc=name, old=written.previous, new=written.version)
+    return _written(name, written.version)
+
+
+@router.patch("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=OBJECT_BODY)
+async def merge_document(
+    name: Name, request: Request, store: StoreDep, state: StateDep, who: Writer, if_match: IfMatch = None
+) -> Response:
+    """Set the body's top-level fields (a JSON object) in one atomic step."""
+    fields = await read_json(request)
+    if not isinstance(fields, dict):
+        raise APIError(422, "invalid_document", "PATCH takes a JSON object of top-level fields")
+    expected = await _expected(store, name, if_match, None)
+    state.metrics.store_ops.labels("merge").inc()
+    try:
+        version = await store_ops.merge(store, name, fields, expected)
+    except VersionConflict:
+        state.metrics.conflicts.inc()
+        raise
+    audit(who, "merge", doc=name, fields=",".join(sorted(fields))[:200], new=version)
+    return _written(name, version)
+
+
+@router.delete("/docs/{name}", status_code=204, responses=ERRORS)
+async def delete_document(
+    name: Name, store: StoreDep, state: StateDep, who: Writer, if_match: IfMatch = None
+) -> Response:
+    """Delete the document (404 if it does not exist)."""
+    expected = await _expected(store, name, if_match, None)
+    state.metrics.store_ops.labels("delete").inc()
+    try:
+        existed = await store_ops.delete(store, name, expected)
+    except VersionConflict:
+        state.metrics.conflicts.inc()
+        raise
+    if not existed:
+        raise DocumentNotFound(name)
+    audit(who, "delete", doc=name, old=expected if expected is not None else "any")
+    return Response(status_code=204)
+
+
+@router.get("/docs/{name}/history", response_model=list[ChangeOut], responses=ERRORS)
+async def document_history(
+    name: Name,
+    store: StoreDep,
+    state: StateDep,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> Response:
+    """The document's last changes, newest first, deletes included."""
+    state.metrics.store_ops.labels("history").inc()
+    changes = await store.history(name, limit)
+    return json_response(
+        [
+            {
+                "id": c.id,
+                "name": c.name,
+                "version": c.version,
+                "op": c.op,
+                "fields": c.fields,
+                "removed": list(c.removed),
+                "writer": c.writer,
+                "time": c.time,
+                "omitted": c.omitted,
+            }
+            for c in changes
+        ]
+    )

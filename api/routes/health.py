@@ -1,0 +1,56 @@
+"""Liveness, readiness, health figures and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import Reader, StateDep
+from api.errors import APIError
+from api.models import ErrorOut, HealthOut
+from api.routes.docs import ERRORS, json_response
+from api.status import catalogue, health
+from sharedstate.errors import SharedStateError, translate_errors
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up (no auth)."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", responses={503: {"model": ErrorOut}})
+async def readyz(state: StateDep) -> dict[str, str]:
+    """Redis answers (no auth): what a load balancer should check."""
+    try:
+        with translate_errors("ping Redis"):
+            await state.store.redis.ping()
+    except SharedStateError as exc:
+        raise APIError(503, "not_ready", str(exc)) from None
+    return {"status": "ready"}
+
+
+@router.get("/v1/health", response_model=HealthOut, responses=ERRORS)
+async def health_figures(state: StateDep, _: Reader) -> Response:
+    """Always 200: status ok / degraded / down, warnings, and the figures behind them."""
+    return json_response(await health(state))
+
+
+@router.get(
+    "/metrics", responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}}
+)
+async def metrics(state: StateDep, _: Reader) -> Response:
+    """Prometheus metrics: requests, store operations, conflicts, snapshot age, documents."""
+    store = state.store
+    try:
+        with translate_errors("count documents"):
+            state.metrics.documents.set(await store.redis.scard(store._core.keys.names))
+        newest = max((row["created_at"] for row in (await catalogue(store))["snapshots"]), default=None)
+        state.metrics.snapshot_age.set(time.time() - newest if newest else -1)
+    except SharedStateError:
+        pass  # Redis away: the gauges keep their last values; request metrics still matter
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,35 @@
+"""The worker's scheduled jobs and their last runs; one RQ job's status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api import rq_jobs
+from api.deps import Reader, StateDep
+from api.errors import APIError
+from api.models import JobScheduleOut, RQJobOut
+from api.routes.docs import ERRORS, json_response
+from api.status import scheduled_jobs
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+@router.get("/jobs", response_model=list[JobScheduleOut], responses=ERRORS)
+async def list_jobs(
+    state: StateDep, _: Reader, runs: Annotated[int, Query(ge=1, le=50, description="last runs per job")] = 10
+) -> Response:
+    """Every scheduled job with its schedule, next run and last runs ([] before a worker published any)."""
+    return json_response(await scheduled_jobs(state, runs))
+
+
+@router.get("/jobs/{job_id}", response_model=RQJobOut, responses=ERRORS)
+async def job_status(
+    job_id: Annotated[str, Path(pattern=rq_jobs.JOB_ID.pattern)], state: StateDep, _: Reader
+) -> Response:
+    """One RQ job: queued, started, finished or failed, with its result or error."""
+    found = await rq_jobs.status(state.rq, job_id)
+    if found is None:
+        raise APIError(404, "not_found", f"RQ has no job {job_id!r} (finished jobs are kept for a day)")
+    return json_response(found)

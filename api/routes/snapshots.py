@@ -1,0 +1,64 @@
+"""Snapshots from the worker's catalogue; snapshots and restores run as RQ jobs on the worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Response
+
+from api import rq_jobs
+from api.deps import Admin, Reader, StateDep, StoreDep, audit
+from api.errors import APIError
+from api.models import AcceptedOut, RestoreIn, SnapshotOut
+from api.routes.docs import ERRORS, json_response
+from api.status import catalogue, live_workers
+from sharedstate.durability.format import SUFFIX
+from worker import names
+
+router = APIRouter(prefix="/v1", tags=["snapshots"])
+
+SnapshotId = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9._:-]{1,250}\.jsonl\.gz$", description="a snapshot id from GET /v1/snapshots"),
+]
+
+
+@router.get("/snapshots", response_model=list[SnapshotOut], responses=ERRORS)
+async def list_snapshots(store: StoreDep, _: Reader) -> Response:
+    """The worker's snapshots, newest first ([] before a worker published its catalogue)."""
+    return json_response((await catalogue(store))["snapshots"])
+
+
+async def _accepted(state: StateDep, job_id: str) -> Response:
+    body: dict[str, str | None] = {"job_id": job_id, "status_url": f"/v1/jobs/{job_id}", "warning": None}
+    if not await live_workers(state.store):
+        body["warning"] = "no worker is running: the job waits until one starts"
+    return json_response(body, 202, headers={"Location": f"/v1/jobs/{job_id}"})
+
+
+@router.post("/snapshots", status_code=202, response_model=AcceptedOut, responses=ERRORS)
+async def take_snapshot(state: StateDep, who: Admin) -> Response:
+    """Ask the worker for a snapshot now (202 with the RQ job id)."""
+    queue = names.maintenance_queue(state.settings.namespace)
+    job_id = await rq_jobs.enqueue(state.rq, queue, "worker.jobs.snapshot", {"force": True}, 3600)
+    audit(who, "snapshot", job=job_id)
+    return await _accepted(state, job_id)
+
+
+@router.post(
+    "/snapshots/{snapshot_id}/restore", status_code=202, response_model=AcceptedOut, responses=ERRORS
+)
+async def restore_snapshot(
+    snapshot_id: SnapshotId, state: StateDep, who: Admin, request: Annotated[RestoreIn | None, Body()] = None
+) -> Response:
+    """Ask the worker to restore a snapshot (all documents, or ``documents``); 202 with the job id."""
+    known = {row["id"] for row in (await catalogue(state.store))["snapshots"]}
+    if snapshot_id not in known or not snapshot_id.endswith(SUFFIX):
+        raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} in the worker's catalogue")
+    documents = request.documents if request is not None else None
+    queue = names.maintenance_queue(state.settings.namespace)
+    job_id = await rq_jobs.enqueue(
+        state.rq, queue, "worker.jobs.restore", {"snapshot_id": snapshot_id, "documents": documents}, 3600
+    )
+    audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", job=job_id)
+    return await _accepted(state, job_id)

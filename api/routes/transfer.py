@@ -1,0 +1,68 @@
+"""Export and import of every document as one JSON object."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from api import store_ops
+from api.bodies import read_json
+from api.deps import Reader, StateDep, StoreDep, Writer, audit
+from api.errors import APIError
+from api.models import ImportOut
+from api.routes.docs import ERRORS, json_response
+from sharedstate.jsonio import dumps_plain
+from sharedstate.keys import NAME_RE
+
+router = APIRouter(prefix="/v1", tags=["transfer"])
+
+EXPORT_SCHEMA = {"200": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.get("/export", responses={**ERRORS, 200: {"description": '{"<name>": <data>, ...}, streamed'}})
+async def export(store: StoreDep, state: StateDep, _: Reader) -> StreamingResponse:
+    """Every document as one JSON object ``{"<name>": <data>, ...}``, streamed (sets as sorted lists)."""
+    state.metrics.store_ops.labels("export").inc()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{"
+        separator = b""
+        async for doc in store_ops.documents(store):
+            yield separator + json.dumps(doc.name).encode() + b":" + dumps_plain(doc.data).encode()
+            separator = b","
+        yield b"}"
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "propertyNames": {"pattern": f"^{NAME_RE.pattern}$"},
+                    "description": '{"<name>": <data>, ...}, as /v1/export gives',
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/import", response_model=ImportOut, responses=ERRORS, openapi_extra=IMPORT_BODY)
+async def import_documents(
+    request: Request, store: StoreDep, state: StateDep, who: Writer
+) -> dict[str, object]:
+    """Write every document of ``{"<name>": <data>, ...}``: all validated first, then one transaction."""
+    documents = await read_json(request)
+    if not isinstance(documents, dict):
+        raise APIError(422, "invalid_document", 'import takes a JSON object {"<name>": <data>, ...}')
+    state.metrics.store_ops.labels("import").inc()
+    versions = await store_ops.import_all(store, documents)
+    audit(who, "import", documents=len(versions), names=",".join(sorted(versions))[:300])
+    return json_response({"imported": sorted(versions), "versions": versions})  # type: ignore[return-value]

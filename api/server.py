@@ -1,0 +1,51 @@
+"""``sharedstate api``: the API under uvicorn, never without auth off loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+
+import uvicorn
+
+from api.main import create_app
+from sharedstate.settings import Settings
+
+log = logging.getLogger("sharedstate.api")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost; False for 0.0.0.0, :: and every other name."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings) -> int:
+    """Run the API until SIGTERM/SIGINT; 2 if it may not start."""
+    settings.require_redis_url()
+    if not settings.tokens():
+        if not is_loopback(settings.api_host):
+            sys.stderr.write(
+                f"refusing to serve on {settings.api_host} without authentication:\n"
+                "set SHAREDSTATE_API_TOKENS (role:token pairs such as admin:<token>) or bind 127.0.0.1\n"
+            )
+            return 2
+        log.warning("SHAREDSTATE_API_TOKENS is not set: the API is open to every process on this machine")
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal through the
+    # handlers installed before it ran: these make that a clean exit 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        server_header=False,
+        proxy_headers=True,
+    )
+    return 0

@@ -1,0 +1,218 @@
+"""What the API reports about the system: catalogue, workers, jobs, health.
+
+Everything here is read from Redis, where the worker publishes it (``ss:{ns}:sys:*``): the
+API never mounts the volume. No figure ever contains a Redis URL, password or token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis.exceptions
+
+from api import rq_jobs
+from sharedstate import AsyncSharedStore
+from sharedstate.durability import state as names_of_state
+from sharedstate.errors import StoreUnavailable, translate_errors
+from worker import names
+from worker.runs import KEEP as RUNS_KEPT
+
+if TYPE_CHECKING:
+    from api.deps import AppState
+
+HEARTBEAT_STALE = 30.0  # seconds without a heartbeat after which a worker counts as gone
+EVICTING = (
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
+async def _json(store: AsyncSharedStore, what: str) -> Any:
+    with translate_errors(f"read {what}"):
+        raw = await store.redis.get(store._core.keys.system(what))
+    return json.loads(raw) if raw else None
+
+
+async def catalogue(store: AsyncSharedStore) -> dict[str, Any]:
+    """The snapshot catalogue the worker publishes (empty before it did)."""
+    return await _json(store, names_of_state.CATALOGUE) or {"updated_at": None, "snapshots": []}
+
+
+async def workers(store: AsyncSharedStore) -> list[dict[str, Any]]:
+    """Every worker heartbeat, with its age in seconds."""
+    with translate_errors("read the worker heartbeats"):
+        raw = await store.redis.hgetall(store._core.keys.system("workers"))
+    now = time.time()
+    beats = [json.loads(value) for value in raw.values()]
+    for beat in beats:
+        beat["age"] = round(now - beat.get("heartbeat_at", 0), 1)
+        beat["alive"] = beat["age"] <= HEARTBEAT_STALE
+    return sorted(beats, key=lambda beat: beat["age"])
+
+
+async def live_workers(store: AsyncSharedStore) -> list[dict[str, Any]]:
+    """Workers that sent a heartbeat recently."""
+    return [beat for beat in await workers(store) if beat["alive"]]
+
+
+async def _runs(store: AsyncSharedStore, job: str, limit: int) -> list[dict[str, Any]]:
+    with translate_errors(f"read the runs of {job}"):
+        raw = await store.redis.lrange(store._core.keys.system(f"runs:{job}"), 0, min(limit, RUNS_KEPT) - 1)
+    return [json.loads(item) for item in raw]
+
+
+async def scheduled_jobs(state: AppState, runs: int) -> list[dict[str, Any]]:
+    """The published schedule with next runs and last runs ([] before a worker published one)."""
+    store = state.store
+    schedule = await _json(store, "schedule") or []
+    if not schedule:
+        return []
+    upcoming = await rq_jobs.next_runs(state.rq, store.namespace)
+    rows = []
+    for job in [
+        *schedule,
+        {
+            "name": names.RESTORE,
+            "queue": names.maintenance_queue(store.namespace),
+            "cron": None,
+            "interval": None,
+            "timeout": 3600,
+        },
+    ]:
+        checked = await _json(store, f"checked:{job['name']}")
+        rows.append(
+            {
+                **job,
+                "next_run": upcoming.get(job["name"]),
+                "last_checked": checked["at"] if checked else None,
+                "last_runs": await _runs(store, job["name"], runs),
+            }
+        )
+    return rows
+
+
+def _age(timestamp: float | None) -> float | None:
+    return round(time.time() - timestamp) if timestamp else None
+
+
+async def _redis_figures(store: AsyncSharedStore) -> tuple[dict[str, Any], list[str], bool]:
+    """Latency, memory and persistence settings: (figures, warnings, degraded)."""
+    client = store.redis
+    warnings: list[str] = []
+    degraded = False
+    started = time.perf_counter()
+    with translate_errors("ping Redis"):
+        await client.ping()
+    figures: dict[str, Any] = {
+        "reachable": True,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    try:
+        info = await client.info()
+    except redis.exceptions.ResponseError:  # INFO disabled (some managed services)
+        info = {}
+    figures.update(
+        {
+            "version": info.get("redis_version"),
+            "used_memory": info.get("used_memory"),
+            "maxmemory": info.get("maxmemory"),
+            "maxmemory_policy": info.get("maxmemory_policy"),
+            "aof_enabled": bool(info["aof_enabled"]) if "aof_enabled" in info else None,
+            "rdb_last_save_age": _age(info.get("rdb_last_save_time")),
+            "rdb_changes_since_last_save": info.get("rdb_changes_since_last_save"),
+        }
+    )
+    try:
+        figures["save"] = (await client.config_get("save")).get("save")
+    except redis.exceptions.ResponseError:  # CONFIG disabled
+        figures["save"] = None
+    if figures["aof_enabled"] is False:
+        warnings.append(
+            "Redis AOF is off: a Redis restart loses the writes since the last snapshot or RDB save "
+            "(turn on appendonly yes, appendfsync everysec; see docs/durability.md)"
+        )
+    if figures["maxmemory_policy"] in EVICTING:
+        degraded = True
+        warnings.append(
+            f"Redis maxmemory-policy is {figures['maxmemory_policy']}: documents can be evicted silently "
+            "(use noeviction)"
+        )
+    return figures, warnings, degraded
+
+
+async def health(state: AppState) -> dict[str, Any]:
+    """Every figure of /v1/health with the overall status (ok, degraded, down)."""
+    store = state.store
+    try:
+        redis_figures, warnings, degraded = await _redis_figures(store)
+    except StoreUnavailable as exc:
+        return {
+            "status": "down",
+            "warnings": [f"Redis is unreachable: {exc}"],
+            "redis": {"reachable": False},
+            "worker": {},
+            "snapshots": {},
+            "jobs": {},
+            "documents": None,
+            "integrity": None,
+        }
+    now = time.time()
+    beats = await workers(store)
+    alive = [beat for beat in beats if beat["alive"]]
+    if not alive:
+        degraded = True
+        warnings.append(
+            "no worker heartbeat in the last 30 s: no snapshots and no scheduled jobs are running"
+        )
+    cat = await catalogue(store)
+    good = [row for row in cat["snapshots"] if row["status"] != "corrupt"]
+    newest = max((row["created_at"] for row in good), default=None)
+    checked = await _json(store, f"checked:{names.SNAPSHOT}")
+    last_check = max(filter(None, [newest, checked["at"] if checked else None]), default=None)
+    snapshot_runs = await _runs(store, names.SNAPSHOT, 1)
+    last_run = snapshot_runs[0] if snapshot_runs else None
+    with translate_errors("count documents"):
+        documents = int(await store.redis.scard(store._core.keys.names))
+    stale_after = max(3 * state.settings.snapshot_interval, 300)
+    if last_run is not None and last_run["status"] in ("failed", "timeout"):
+        degraded = True
+        warnings.append(f"the last snapshot failed: {last_run.get('error')}")
+    elif alive and documents and (last_check is None or now - last_check > stale_after):
+        degraded = True
+        warnings.append(f"no snapshot or snapshot check in the last {stale_after} s")
+    failed = []
+    for job in await _json(store, "schedule") or []:
+        last = await _runs(store, job["name"], 1)
+        if last and last[0]["status"] in ("failed", "timeout"):
+            failed.append({"job": job["name"], "at": last[0].get("ended_at"), "error": last[0].get("error")})
+    if failed:
+        degraded = True
+        warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")
+    integrity = await _json(store, "integrity")
+    if integrity and integrity.get("count"):
+        degraded = True
+        warnings.append(f"the integrity check found {integrity['count']} problem(s)")
+    return {
+        "status": "degraded" if degraded else "ok",
+        "warnings": warnings,
+        "redis": redis_figures,
+        "worker": {"alive": bool(alive), "workers": beats},
+        "snapshots": {
+            "count": len(cat["snapshots"]),
+            "newest_id": next((row["id"] for row in good if row["created_at"] == newest), None),
+            "newest_age": round(now - newest, 1) if newest else None,
+            "last_check_age": round(now - last_check, 1) if last_check else None,
+            "last_run": last_run
+            and {key: last_run.get(key) for key in ("status", "ended_at", "error", "reason")},
+        },
+        "jobs": {"failed": failed},
+        "documents": documents,
+        "integrity": integrity,
+    }

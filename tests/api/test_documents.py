@@ -1,0 +1,150 @@
+"""Documents through HTTP: reads, conditional writes, history, bad input."""
+
+from __future__ import annotations
+
+import json
+
+from sharedstate import SharedStore
+from tests.api.conftest import READ, Api
+
+
+def test_put_get_with_etag(api: Api) -> None:
+    response = api.put("/v1/docs/config", json={"a": 1, "b": [1, 2]})
+    assert response.status_code == 200
+    assert response.json() == {"name": "config", "version": 1}
+    assert response.headers["etag"] == '"1"'
+    response = api.get("/v1/docs/config")
+    assert response.status_code == 200 and response.headers["etag"] == '"1"'
+    body = response.json()
+    assert body["data"] == {"a": 1, "b": [1, 2]} and body["version"] == 1
+    assert set(body) == {"name", "version", "updated_at", "updated_by", "data"}
+    assert api.get("/v1/docs/config", headers={"If-None-Match": '"1"'}).status_code == 304
+
+
+def test_any_json_value_is_a_document(api: Api) -> None:
+    for value in [[1, "x", None], "text", 42, 1.5, True, None, {}]:
+        assert (
+            api.put(
+                "/v1/docs/value", content=json.dumps(value), headers={"Content-Type": "application/json"}
+            ).status_code
+            == 200
+        )
+        assert api.get("/v1/docs/value").json()["data"] == value
+
+
+def test_sets_come_out_as_sorted_lists(api: Api, store: SharedStore) -> None:
+    store.put("ids", {"contacted": {5, 3, 9, 1}, "mixed": {"b", "a"}})
+    assert api.get("/v1/docs/ids").json()["data"] == {"contacted": [1, 3, 5, 9], "mixed": ["a", "b"]}
+    assert api.get("/v1/export").json()["ids"]["contacted"] == [1, 3, 5, 9]
+
+
+def test_if_match_makes_writes_conditional(api: Api, store: SharedStore) -> None:
+    api.put("/v1/docs/config", json={"a": 1})
+    store.merge("config", {"other": "writer"})  # version 2 now
+    for response in (
+        api.put("/v1/docs/config", json={"a": 2}, headers={"If-Match": '"1"'}),
+        api.patch("/v1/docs/config", json={"a": 2}, headers={"If-Match": '"1"'}),
+        api.delete("/v1/docs/config", headers={"If-Match": '"1"'}),
+    ):
+        assert response.status_code == 412
+        assert response.json()["error"] == "version_mismatch"
+        assert response.json()["detail"]["current_version"] == 2
+        assert response.headers["etag"] == '"2"'
+    assert store.get("config").data == {"a": 1, "other": "writer"}
+    response = api.put("/v1/docs/config", json={"a": 3}, headers={"If-Match": '"2"'})
+    assert response.status_code == 200 and response.json()["version"] == 3
+    response = api.patch("/v1/docs/config", json={"b": 4}, headers={"If-Match": 'W/"3"'})
+    assert response.status_code == 200 and store.get("config").data == {"a": 3, "b": 4}
+    assert api.put("/v1/docs/config", json={}, headers={"If-Match": "*"}).status_code == 200
+    assert api.put("/v1/docs/absent", json={}, headers={"If-Match": "*"}).status_code == 404
+    assert api.put("/v1/docs/config", json={}, headers={"If-None-Match": "*"}).status_code == 412
+    assert api.put("/v1/docs/created", json={}, headers={"If-None-Match": "*"}).status_code == 200
+    assert api.put("/v1/docs/config", json={}, headers={"If-Match": "banana"}).status_code == 422
+
+
+def test_patch_merges_top_level_fields(api: Api) -> None:
+    api.put("/v1/docs/config", json={"a": 1})
+    response = api.patch("/v1/docs/config", json={"b": {"nested": True}, "c": None})
+    assert response.status_code == 200 and response.json()["version"] == 2
+    assert api.get("/v1/docs/config").json()["data"] == {"a": 1, "b": {"nested": True}, "c": None}
+    assert api.patch("/v1/docs/new", json={"x": 1}).json()["version"] == 1  # creates
+    bad = api.patch("/v1/docs/config", json=[1, 2])
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_document"
+    api.put("/v1/docs/list", json=[1, 2])
+    conflict = api.patch("/v1/docs/list", json={"a": 1})
+    assert conflict.status_code == 409 and conflict.json()["error"] == "not_an_object"
+
+
+def test_delete(api: Api) -> None:
+    api.put("/v1/docs/config", json={"a": 1})
+    response = api.delete("/v1/docs/config")
+    assert response.status_code == 204 and response.content == b""
+    response = api.delete("/v1/docs/config")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert api.get("/v1/docs/config").status_code == 404
+
+
+def test_list_and_history(api: Api) -> None:
+    api.put("/v1/docs/b", json={"x": 1})
+    api.put("/v1/docs/a", json=[1])
+    api.patch("/v1/docs/b", json={"y": 2})
+    api.delete("/v1/docs/a")
+    api.put("/v1/docs/a", json=[2])
+    listed = api.get("/v1/docs").json()
+    assert [row["name"] for row in listed] == ["a", "b"]
+    assert listed[1]["version"] == 2 and listed[1]["kind"] == "object" and listed[0]["kind"] == "value"
+    assert all({"name", "version", "updated_at", "updated_by"} <= set(row) for row in listed)
+    history = api.get("/v1/docs/a/history").json()
+    assert [change["op"] for change in history] == ["put", "delete", "put"]
+    assert history[0]["fields"] == [2] and history[1]["fields"] is None
+    assert len(api.get("/v1/docs/b/history", params={"limit": 1}).json()) == 1
+    assert api.get("/v1/docs/b/history", params={"limit": 0}).status_code == 422
+    assert api.get("/v1/docs/never/history").json() == []
+
+
+def test_bad_names_and_bodies_get_json_errors(api: Api) -> None:
+    for path in ("/v1/docs/bad name", "/v1/docs/" + "x" * 201, "/v1/docs/ünï", "/v1/docs/a%2Fb"):
+        response = api.get(path)
+        assert response.status_code in (404, 422), path
+        assert "error" in response.json()
+    cases = [
+        (b"{not json", "application/json", 422, "invalid_json"),
+        (b"", "application/json", 422, "invalid_json"),
+        (b'{"a": NaN}', "application/json", 422, "invalid_json"),
+        (b"\xff\xfe", "application/json", 422, "invalid_json"),
+        (b"[" * 100000, "application/json", 422, "invalid_json"),
+        (b'{"a": 1}', "multipart/form-data; boundary=x", 415, "unsupported_media_type"),
+    ]
+    for body, content_type, status, code in cases:
+        response = api.put("/v1/docs/config", content=body, headers={"Content-Type": content_type})
+        assert (response.status_code, response.json()["error"]) == (status, code), body[:20]
+    assert api.get("/v1/docs").json() == []
+    # curl -d sends form-encoded bodies: accepted when they are JSON
+    response = api.put(
+        "/v1/docs/curl", content=b'{"a": 1}', headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 200
+
+
+def test_documents_over_the_limits(api: Api, settings: object) -> None:
+    huge = b'"' + b"x" * (32 * 1024 * 1024) + b'"'
+    response = api.put("/v1/docs/huge", content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "error" in response.json()
+    over_document_limit = b'"' + b"x" * (16 * 1024 * 1024 + 10) + b'"'
+    response = api.put(
+        "/v1/docs/big", content=over_document_limit, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and "limit" in response.json()["detail"]
+    assert api.get("/v1/docs/big").status_code == 404
+
+
+def test_not_found(api: Api) -> None:
+    response = api.get("/v1/docs/missing")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "document 'missing' does not exist"}
+    assert api.get("/v1/nothing-here").json()["error"] == "not_found"
+
+
+def test_reads_need_only_the_read_role(api: Api) -> None:
+    api.put("/v1/docs/x", json=1)
+    assert api.get("/v1/docs/x", token=READ).status_code == 200

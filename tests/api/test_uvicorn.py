@@ -1,0 +1,153 @@
+"""`sharedstate api` as a real uvicorn process: serving, refusing to serve without auth off loopback,
+stopping on SIGTERM; and schemathesis over the served OpenAPI schema."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+
+from sharedstate.redis_server import RedisProcess, free_port
+from tests.api.conftest import ADMIN, READ, TOKENS, WRITE
+from tests.deployments import wait_for
+
+ROOT = Path(__file__).parents[2]
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.url = url
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_api(server: RedisProcess, tmp_path: Path, *args: str, **env: str) -> Server:
+    port = free_port()
+    log = tmp_path / f"api-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDSTATE_")}
+    environment.update(
+        SHAREDSTATE_REDIS_URL=server.url,
+        SHAREDSTATE_NAMESPACE="served",
+        SHAREDSTATE_API_PORT=str(port),
+        **env,
+    )
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sharedstate", "api", *args], env=environment, cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+def wait_serving(server: Server, url: str | None = None) -> None:
+    def up() -> bool:
+        assert server.process.poll() is None, server.output()
+        try:
+            return httpx.get(f"{url or server.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 30, "uvicorn to serve")
+
+
+@pytest.fixture
+def served(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path) -> Iterator[Server]:
+    server = start_api(redis_server, tmp_path, SHAREDSTATE_API_TOKENS=TOKENS)
+    wait_serving(server)
+    yield server
+    if server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
+
+
+def test_served_by_uvicorn(served: Server) -> None:
+    headers = {"Authorization": f"Bearer {WRITE}"}
+    response = httpx.put(f"{served.url}/v1/docs/config", json={"a": {1: "x"}}, headers=headers)
+    assert response.status_code == 200 and response.headers["etag"] == '"1"'
+    response = httpx.get(f"{served.url}/v1/docs/config", headers={"Authorization": f"Bearer {READ}"})
+    assert response.json()["data"] == {"a": {"1": "x"}}
+    assert "server" not in response.headers
+    assert httpx.get(f"{served.url}/v1/docs/config").status_code == 401
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(15) == 0
+
+
+def test_refuses_to_serve_off_loopback_without_tokens(redis_server: RedisProcess, tmp_path: Path) -> None:
+    for host in ("0.0.0.0", "::", "10.1.2.3"):
+        server = start_api(redis_server, tmp_path, "--host", host)
+        assert server.process.wait(30) == 2
+        assert "SHAREDSTATE_API_TOKENS" in server.output()
+
+
+def test_serves_on_loopback_without_tokens(
+    redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    server = start_api(redis_server, tmp_path)
+    try:
+        wait_serving(server)
+        assert httpx.get(f"{server.url}/v1/docs").status_code == 200
+        assert "open to every process on this machine" in server.output()
+    finally:
+        server.process.terminate()
+        server.process.wait(15)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_binds_ipv6(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path) -> None:
+    server = start_api(redis_server, tmp_path, "--host", "::", SHAREDSTATE_API_TOKENS=TOKENS)
+    ipv6 = f"http://[::1]:{server.url.rsplit(':', 1)[1]}"
+    try:
+        wait_serving(server, ipv6)
+        response = httpx.get(f"{ipv6}/v1/docs", headers={"Authorization": f"Bearer {READ}"})
+        assert response.status_code == 200
+    finally:
+        server.process.terminate()
+        server.process.wait(15)
+
+
+# -- schemathesis -------------------------------------------------------------------------------
+
+# Conditional writes answer a stale but well-formed If-Match with 412, by design; every other
+# default check applies (no server error, documented status codes, content types, schemas).
+EXCLUDED = [schemathesis.checks.positive_data_acceptance]
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(served: Server) -> None:
+    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(operation.as_strategy())
+        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                  phases=[Phase.explicit, Phase.generate])  # fmt: skip
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"}, excluded_checks=EXCLUDED)
+
+        try:
+            check()
+        except Exception as exc:  # collect every operation's failure, not just the first
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)

@@ -9,8 +9,13 @@ length. Logs name a token by its id: the first 8 hex digits of its digest.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sharedstate.settings import ROLES, Role
 
@@ -53,3 +58,62 @@ class TokenTable:
             if secrets.compare_digest(candidate, digest):
                 found = Principal(role, digest.hex()[:8])
         return found
+
+
+def required_role(method: str, path: str) -> Role | None:
+    """The least role a request needs (None: public). Every /v1 path and /metrics are protected,
+    so a route added later is covered without anyone remembering to protect it."""
+    if not (path.startswith("/v1/") or path in ("/v1", "/metrics")):
+        return None
+    if method == "POST" and (path == "/v1/snapshots" or _RESTORE.fullmatch(path)):
+        return "admin"
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return "read"
+    return "write"
+
+
+_RESTORE = re.compile(r"/v1/snapshots/[^/]+/restore")
+
+
+class AuthMiddleware:
+    """Checks the bearer token of every protected request; puts the Principal in scope["state"]."""
+
+    def __init__(self, app: ASGIApp, tokens: Callable[[], TokenTable]) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def _refuse(self, send: Send, status: int, code: str, detail: str) -> None:
+        body = json.dumps({"error": code, "detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if status == 401:
+            headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        role = required_role(scope["method"], scope["path"])
+        principal = ANONYMOUS_ADMIN
+        tokens = self.tokens()
+        if role is not None and tokens:
+            header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+            scheme, _, token = header.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await self._refuse(
+                    send, 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)"
+                )
+                return
+            found = tokens.identify(token.strip())
+            if found is None:
+                await self._refuse(send, 401, "unauthorized", "unknown token")
+                return
+            if not found.allows(role):
+                await self._refuse(
+                    send, 403, "forbidden", f"this token's role is {found.role}; {role} is needed"
+                )
+                return
+            principal = found
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

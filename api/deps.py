@@ -1,20 +1,23 @@
-"""Dependencies: the store, the settings, the RQ connection and the caller's role."""
+"""What handlers need: the app's state, the caller (set by AuthMiddleware), the audit log.
+
+Handlers read these from the request instead of FastAPI dependencies: each dependency costs
+a resolution per request, and authentication is a middleware that covers every /v1 route.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
 
 import redis
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPBearer
 
 from api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
-from api.errors import APIError
 from api.metrics import Metrics
+from api.store_ops import RenderedCache
 from sharedstate import AsyncSharedStore
-from sharedstate.settings import Role, Settings
+from sharedstate.settings import Settings
 
 audit_log = logging.getLogger("sharedstate.audit")
 
@@ -23,6 +26,7 @@ bearer = HTTPBearer(
     scheme_name="bearer",
     description="A token of SHAREDSTATE_API_TOKENS; its role (read < write < admin) sets what it may do.",
 )
+"""Only for the OpenAPI schema: the check itself is AuthMiddleware."""
 
 
 @dataclass
@@ -34,50 +38,19 @@ class AppState:
     rq: redis.Redis  # RQ's own (sync) client, used from worker threads
     tokens: TokenTable
     metrics: Metrics
+    rendered: RenderedCache = field(default_factory=RenderedCache)
 
 
-def _state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
+    """The app's state (made by the lifespan)."""
     state: AppState = request.app.state.sharedstate
     return state
 
 
-StateDep = Annotated[AppState, Depends(_state)]
-
-
-def _store(request: Request) -> AsyncSharedStore:
-    return _state(request).store
-
-
-StoreDep = Annotated[AsyncSharedStore, Depends(_store)]
-
-
-def require(role: Role) -> object:
-    """A dependency admitting callers whose token has at least ``role``."""
-
-    async def check(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-    ) -> Principal:
-        tokens = _state(request).tokens
-        if not tokens:
-            return ANONYMOUS_ADMIN
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if credentials is None:
-            raise APIError(
-                401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", challenge
-            )
-        principal = tokens.identify(credentials.credentials)
-        if principal is None:
-            raise APIError(401, "unauthorized", "unknown token", challenge)
-        if not principal.allows(role):
-            raise APIError(403, "forbidden", f"this token's role is {principal.role}; {role} is needed")
-        return principal
-
-    return Depends(check)
-
-
-Reader = Annotated[Principal, require("read")]
-Writer = Annotated[Principal, require("write")]
-Admin = Annotated[Principal, require("admin")]
+def caller(request: Request) -> Principal:
+    """Who made the request, as AuthMiddleware found."""
+    principal: Principal = request.scope.get("state", {}).get("principal", ANONYMOUS_ADMIN)
+    return principal
 
 
 def audit(principal: Principal, action: str, **details: object) -> None:

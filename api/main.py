@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from api import errors
-from api.auth import TokenTable
-from api.deps import AppState
+from api.auth import AuthMiddleware, TokenTable, required_role
+from api.deps import AppState, bearer
 from api.limits import BodyLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import docs, health, jobs, snapshots, transfer
@@ -28,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for ``settings`` (the environment's by default)."""
     config = settings or Settings.load()
     metrics = Metrics()
+    tokens = TokenTable(config.tokens())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             payload_limit=config.payload_limit,
         )
         rq_connection = redis.Redis.from_url(url)  # RQ's own client, never the store's
-        app.state.sharedstate = AppState(config, store, rq_connection, TokenTable(config.tokens()), metrics)
+        app.state.sharedstate = AppState(config, store, rq_connection, tokens, metrics)
         try:
             yield
         finally:
@@ -63,5 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, docs, transfer, snapshots, jobs):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=config.api_max_body_bytes)
+    app.add_middleware(AuthMiddleware, tokens=lambda: tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the bearer scheme on every operation AuthMiddleware protects."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["bearer"] = {"type": "http", "scheme": "bearer", "description": bearer.model.description}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            role = required_role(method.upper(), path)
+            if role is not None:
+                operation["security"] = [{"bearer": []}]
+                operation["description"] = f"{operation.get('description', '')}\n\nNeeds the role **{role}**."
+                operation["x-required-role"] = role
+    app.openapi_schema = schema
+    return schema

@@ -45,6 +45,7 @@ def serve(settings: Settings) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        access_log=settings.api_access_log,
         server_header=False,
         proxy_headers=True,
     )

@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import durability
+from bench import api, durability
 from bench.common import Row, table
 from sharedstate.redis_server import RedisProcess
 
-CASES = {"durability": durability.run}
+CASES = {"durability": durability.run, "api": api.run}
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -65,6 +65,16 @@ class Call(Generic[T]):
         return ("EVAL", self.script.source, *self.command[2:])
 
 
+class Unchanged:
+    """The answer of ``get_unless`` when the document is still at the version asked about."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """The outcome of a write script: new version, server time, feed id."""
@@ -196,6 +206,18 @@ class Core:
             READ,
             (lambda exc: self._stale_document(name, exc)) if stale else None,
         )
+
+    def get_unless(self, name: str, version: int) -> Call[Document | Unchanged | None]:
+        """Read a document unless it is still at ``version`` (then UNCHANGED): one round trip,
+        and no data sent or decoded when a cached copy of that version is current."""
+        validate_name(name)
+
+        def parse(raw: list[Any]) -> Document | Unchanged | None:
+            if raw and raw[5] == 1:
+                return UNCHANGED
+            return self._parse_document(name, raw)
+
+        return Call(self._read(name, "docif", str(version)), parse, f"read document {name!r}", READ)
 
     def _parse_document(self, name: str, raw: list[Any]) -> Document | None:
         if not raw:

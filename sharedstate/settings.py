@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(8080, gt=0, lt=65536, validation_alias=_env("API_PORT", "PORT"))
     api_tokens: SecretStr | None = Field(None, validation_alias=_env("API_TOKENS"))
+    api_access_log: bool = Field(True, validation_alias=_env("API_ACCESS_LOG"))
     api_max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, validation_alias=_env("API_MAX_BODY_BYTES"))
 
     @field_validator("namespace")

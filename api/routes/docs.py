@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api import store_ops
 from api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
-from api.deps import Reader, StateDep, StoreDep, Writer, audit
+from api.deps import app_state, audit, caller
 from api.errors import APIError
 from api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
-from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
+from sharedstate import AsyncSharedStore, Document, DocumentNotFound, VersionConflict
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import NAME_RE
 
@@ -63,8 +63,10 @@ async def _expected(
 
 
 @router.get("/docs", response_model=list[DocumentInfoOut], responses=ERRORS)
-async def list_documents(store: StoreDep, state: StateDep, _: Reader) -> Response:
+async def list_documents(request: Request) -> Response:
     """Every document's metadata, sorted by name."""
+    state = app_state(request)
+    store = state.store
     state.metrics.store_ops.labels("list").inc()
     return json_response(
         [
@@ -84,25 +86,25 @@ async def list_documents(store: StoreDep, state: StateDep, _: Reader) -> Respons
 @router.get(
     "/docs/{name}", response_model=DocumentOut, responses={**ERRORS, 304: {"description": "not modified"}}
 )
-async def read_document(
-    name: Name, store: StoreDep, state: StateDep, _: Reader, if_none_match: IfNoneMatchRead = None
-) -> Response:
+async def read_document(name: Name, request: Request, if_none_match: IfNoneMatchRead = None) -> Response:
     """A document with its version (also as the ETag)."""
+    state = app_state(request)
+    store = state.store
     state.metrics.store_ops.labels("get").inc()
-    doc = await store.get(name)
-    tag = etag(doc.version)
+    version, body = await state.rendered.get(store, name, _render)
+    tag = etag(version)
     if if_none_match is not None and tag in [
         part.strip().removeprefix("W/") for part in if_none_match.split(",")
     ]:
         return Response(status_code=304, headers={"ETag": tag})
-    body = {
-        "name": doc.name,
-        "version": doc.version,
-        "updated_at": doc.updated_at,
-        "updated_by": doc.updated_by,
-        "data": doc.data,
-    }
-    return json_response(body, headers={"ETag": tag})
+    return Response(body, media_type="application/json", headers={"ETag": tag})
+
+
+def _render(doc: Document) -> bytes:
+    return dumps_plain(
+        {"name": doc.name, "version": doc.version, "updated_at": doc.updated_at, "updated_by": doc.updated_by,
+         "data": doc.data}
+    ).encode()  # fmt: skip
 
 
 def _written(name: str, version: int, status: int = 200) -> Response:
@@ -111,15 +113,11 @@ def _written(name: str, version: int, status: int = 200) -> Response:
 
 @router.put("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=ANY_JSON_BODY)
 async def replace_document(
-    name: Name,
-    request: Request,
-    store: StoreDep,
-    state: StateDep,
-    who: Writer,
-    if_match: IfMatch = None,
-    if_none_match: IfNoneMatch = None,
+    name: Name, request: Request, if_match: IfMatch = None, if_none_match: IfNoneMatch = None
 ) -> Response:
     """Replace the document with the body (any JSON value). If-Match makes it conditional."""
+    state, who = app_state(request), caller(request)
+    store = state.store
     data = await read_json(request)
     expected = await _expected(store, name, if_match, if_none_match)
     state.metrics.store_ops.labels("put").inc()
@@ -133,10 +131,10 @@ async def replace_document(
 
 
 @router.patch("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=OBJECT_BODY)
-async def merge_document(
-    name: Name, request: Request, store: StoreDep, state: StateDep, who: Writer, if_match: IfMatch = None
-) -> Response:
+async def merge_document(name: Name, request: Request, if_match: IfMatch = None) -> Response:
     """Set the body's top-level fields (a JSON object) in one atomic step."""
+    state, who = app_state(request), caller(request)
+    store = state.store
     fields = await read_json(request)
     if not isinstance(fields, dict):
         raise APIError(422, "invalid_document", "PATCH takes a JSON object of top-level fields")
@@ -152,10 +150,10 @@ async def merge_document(
 
 
 @router.delete("/docs/{name}", status_code=204, responses=ERRORS)
-async def delete_document(
-    name: Name, store: StoreDep, state: StateDep, who: Writer, if_match: IfMatch = None
-) -> Response:
+async def delete_document(name: Name, request: Request, if_match: IfMatch = None) -> Response:
     """Delete the document (404 if it does not exist)."""
+    state, who = app_state(request), caller(request)
+    store = state.store
     expected = await _expected(store, name, if_match, None)
     state.metrics.store_ops.labels("delete").inc()
     try:
@@ -171,13 +169,11 @@ async def delete_document(
 
 @router.get("/docs/{name}/history", response_model=list[ChangeOut], responses=ERRORS)
 async def document_history(
-    name: Name,
-    store: StoreDep,
-    state: StateDep,
-    _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    name: Name, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20
 ) -> Response:
     """The document's last changes, newest first, deletes included."""
+    state = app_state(request)
+    store = state.store
     state.metrics.store_ops.labels("history").inc()
     changes = await store.history(name, limit)
     return json_response(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import Reader, StateDep
+from api.deps import app_state
 from api.errors import APIError
 from api.models import ErrorOut, HealthOut
 from api.routes.docs import ERRORS, json_response
@@ -24,8 +24,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"model": ErrorOut}})
-async def readyz(state: StateDep) -> dict[str, str]:
+async def readyz(request: Request) -> dict[str, str]:
     """Redis answers (no auth): what a load balancer should check."""
+    state = app_state(request)
     try:
         with translate_errors("ping Redis"):
             await state.store.redis.ping()
@@ -35,16 +36,17 @@ async def readyz(state: StateDep) -> dict[str, str]:
 
 
 @router.get("/v1/health", response_model=HealthOut, responses=ERRORS)
-async def health_figures(state: StateDep, _: Reader) -> Response:
+async def health_figures(request: Request) -> Response:
     """Always 200: status ok / degraded / down, warnings, and the figures behind them."""
-    return json_response(await health(state))
+    return json_response(await health(app_state(request)))
 
 
 @router.get(
     "/metrics", responses={**ERRORS, 200: {"content": {"text/plain": {}}, "description": "Prometheus text"}}
 )
-async def metrics(state: StateDep, _: Reader) -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus metrics: requests, store operations, conflicts, snapshot age, documents."""
+    state = app_state(request)
     store = state.store
     try:
         with translate_errors("count documents"):

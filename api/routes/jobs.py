@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api import rq_jobs
-from api.deps import Reader, StateDep
+from api.deps import app_state
 from api.errors import APIError
 from api.models import JobScheduleOut, RQJobOut
 from api.routes.docs import ERRORS, json_response
@@ -18,18 +18,18 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 
 @router.get("/jobs", response_model=list[JobScheduleOut], responses=ERRORS)
 async def list_jobs(
-    state: StateDep, _: Reader, runs: Annotated[int, Query(ge=1, le=50, description="last runs per job")] = 10
+    request: Request, runs: Annotated[int, Query(ge=1, le=50, description="last runs per job")] = 10
 ) -> Response:
     """Every scheduled job with its schedule, next run and last runs ([] before a worker published any)."""
-    return json_response(await scheduled_jobs(state, runs))
+    return json_response(await scheduled_jobs(app_state(request), runs))
 
 
 @router.get("/jobs/{job_id}", response_model=RQJobOut, responses=ERRORS)
 async def job_status(
-    job_id: Annotated[str, Path(pattern=rq_jobs.JOB_ID.pattern)], state: StateDep, _: Reader
+    job_id: Annotated[str, Path(pattern=rq_jobs.JOB_ID.pattern)], request: Request
 ) -> Response:
     """One RQ job: queued, started, finished or failed, with its result or error."""
-    found = await rq_jobs.status(state.rq, job_id)
+    found = await rq_jobs.status(app_state(request).rq, job_id)
     if found is None:
         raise APIError(404, "not_found", f"RQ has no job {job_id!r} (finished jobs are kept for a day)")
     return json_response(found)

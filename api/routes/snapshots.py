@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 
 from api import rq_jobs
-from api.deps import Admin, Reader, StateDep, StoreDep, audit
+from api.deps import AppState, app_state, audit, caller
 from api.errors import APIError
 from api.models import AcceptedOut, RestoreIn, SnapshotOut
 from api.routes.docs import ERRORS, json_response
@@ -24,12 +24,12 @@ SnapshotId = Annotated[
 
 
 @router.get("/snapshots", response_model=list[SnapshotOut], responses=ERRORS)
-async def list_snapshots(store: StoreDep, _: Reader) -> Response:
+async def list_snapshots(request: Request) -> Response:
     """The worker's snapshots, newest first ([] before a worker published its catalogue)."""
-    return json_response((await catalogue(store))["snapshots"])
+    return json_response((await catalogue(app_state(request).store))["snapshots"])
 
 
-async def _accepted(state: StateDep, job_id: str) -> Response:
+async def _accepted(state: AppState, job_id: str) -> Response:
     body: dict[str, str | None] = {"job_id": job_id, "status_url": f"/v1/jobs/{job_id}", "warning": None}
     if not await live_workers(state.store):
         body["warning"] = "no worker is running: the job waits until one starts"
@@ -37,8 +37,9 @@ async def _accepted(state: StateDep, job_id: str) -> Response:
 
 
 @router.post("/snapshots", status_code=202, response_model=AcceptedOut, responses=ERRORS)
-async def take_snapshot(state: StateDep, who: Admin) -> Response:
+async def take_snapshot(request: Request) -> Response:
     """Ask the worker for a snapshot now (202 with the RQ job id)."""
+    state, who = app_state(request), caller(request)
     queue = names.maintenance_queue(state.settings.namespace)
     job_id = await rq_jobs.enqueue(state.rq, queue, "worker.jobs.snapshot", {"force": True}, 3600)
     audit(who, "snapshot", job=job_id)
@@ -49,13 +50,14 @@ async def take_snapshot(state: StateDep, who: Admin) -> Response:
     "/snapshots/{snapshot_id}/restore", status_code=202, response_model=AcceptedOut, responses=ERRORS
 )
 async def restore_snapshot(
-    snapshot_id: SnapshotId, state: StateDep, who: Admin, request: Annotated[RestoreIn | None, Body()] = None
+    snapshot_id: SnapshotId, request: Request, body: Annotated[RestoreIn | None, Body()] = None
 ) -> Response:
     """Ask the worker to restore a snapshot (all documents, or ``documents``); 202 with the job id."""
+    state, who = app_state(request), caller(request)
     known = {row["id"] for row in (await catalogue(state.store))["snapshots"]}
     if snapshot_id not in known or not snapshot_id.endswith(SUFFIX):
         raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} in the worker's catalogue")
-    documents = request.documents if request is not None else None
+    documents = body.documents if body is not None else None
     queue = names.maintenance_queue(state.settings.namespace)
     job_id = await rq_jobs.enqueue(
         state.rq, queue, "worker.jobs.restore", {"snapshot_id": snapshot_id, "documents": documents}, 3600

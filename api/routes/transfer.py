@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api import store_ops
 from api.bodies import read_json
-from api.deps import Reader, StateDep, StoreDep, Writer, audit
+from api.deps import app_state, audit, caller
 from api.errors import APIError
 from api.models import ImportOut
 from api.routes.docs import ERRORS, json_response
@@ -23,8 +23,10 @@ EXPORT_SCHEMA = {"200": {"content": {"application/json": {"schema": {"type": "ob
 
 
 @router.get("/export", responses={**ERRORS, 200: {"description": '{"<name>": <data>, ...}, streamed'}})
-async def export(store: StoreDep, state: StateDep, _: Reader) -> StreamingResponse:
+async def export(request: Request) -> StreamingResponse:
     """Every document as one JSON object ``{"<name>": <data>, ...}``, streamed (sets as sorted lists)."""
+    state = app_state(request)
+    store = state.store
     state.metrics.store_ops.labels("export").inc()
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -55,14 +57,14 @@ IMPORT_BODY = {
 
 
 @router.post("/import", response_model=ImportOut, responses=ERRORS, openapi_extra=IMPORT_BODY)
-async def import_documents(
-    request: Request, store: StoreDep, state: StateDep, who: Writer
-) -> dict[str, object]:
+async def import_documents(request: Request) -> Response:
     """Write every document of ``{"<name>": <data>, ...}``: all validated first, then one transaction."""
+    state, who = app_state(request), caller(request)
+    store = state.store
     documents = await read_json(request)
     if not isinstance(documents, dict):
         raise APIError(422, "invalid_document", 'import takes a JSON object {"<name>": <data>, ...}')
     state.metrics.store_ops.labels("import").inc()
     versions = await store_ops.import_all(store, documents)
     audit(who, "import", documents=len(versions), names=",".join(sorted(versions))[:300])
-    return json_response({"imported": sorted(versions), "versions": versions})  # type: ignore[return-value]
+    return json_response({"imported": sorted(versions), "versions": versions})

@@ -148,3 +148,16 @@ def test_not_found(api: Api) -> None:
 def test_reads_need_only_the_read_role(api: Api) -> None:
     api.put("/v1/docs/x", json=1)
     assert api.get("/v1/docs/x", token=READ).status_code == 200
+
+
+def test_reads_always_see_writes_made_outside_the_api(api: Api, store: SharedStore) -> None:
+    store.put("config", {"v": 1})
+    assert api.get("/v1/docs/config").json()["data"] == {"v": 1}
+    assert api.get("/v1/docs/config").json()["data"] == {"v": 1}  # served from the rendered copy
+    store.merge("config", {"v": 2})
+    response = api.get("/v1/docs/config")
+    assert response.json()["data"] == {"v": 2} and response.headers["etag"] == '"2"'
+    store.delete("config")
+    assert api.get("/v1/docs/config").status_code == 404
+    store.put("config", [1])
+    assert api.get("/v1/docs/config").json()["data"] == [1]

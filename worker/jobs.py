@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import json
 import logging
 import os
 import socket
@@ -162,8 +163,12 @@ def call(fn: Callable[[], Any]) -> Any:
 
 
 def _summary(result: Any) -> Any:
-    if result is None or isinstance(result, bool | int | float | str):
-        return result if not isinstance(result, str) else result[:1000]
+    """What a run records of a job's return value: itself if small JSON, else a shortened repr."""
+    try:
+        if len(json.dumps(result)) <= 2000:
+            return result
+    except (TypeError, ValueError):
+        pass
     return repr(result)[:1000]
 
 

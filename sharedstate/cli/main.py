@@ -7,7 +7,7 @@ import logging
 import sys
 
 from sharedstate import __version__
-from sharedstate.cli import durability, inspect, services
+from sharedstate.cli import doctor, durability, inspect, services, up
 from sharedstate.cli.context import err
 from sharedstate.errors import ConfigurationError, SharedStateError
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     durability.register(commands, common)
     inspect.register(commands, common)
     services.register(commands, common)
+    up.register(commands, common)
+    doctor.register(commands, common)
     return parser
 
 

@@ -25,7 +25,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def api(args: argparse.Namespace) -> int:
     from api.server import serve
+    from worker.process import supervised_child
 
+    supervised_child()  # started by `sharedstate up`: stop with it
     config = settings(args)
     overrides = {"api_host": args.host, "api_port": args.port}
     config = config.model_copy(update={key: value for key, value in overrides.items() if value is not None})
@@ -33,6 +35,8 @@ def api(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from worker.process import supervised_child
     from worker.supervisor import run
 
+    supervised_child()  # started by `sharedstate up`: stop with it
     return run(settings(args))

@@ -1,0 +1,174 @@
+"""``sharedstate doctor``: is this deployment healthy? A table of checks; exit 1 on a problem.
+
+Checks the configuration, Redis (reachable, latency, persistence, eviction policy), the data
+dir (writable, free space), the newest snapshot's age, the worker's heartbeat and the API's
+authentication. Passwords and tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from rich.table import Table
+
+from sharedstate.cli.context import err, out, settings
+from sharedstate.connection import client_options, mask_url
+from sharedstate.durability.snapshots import list_snapshots
+from sharedstate.errors import ConfigurationError
+from sharedstate.keys import Keys
+from sharedstate.persistence import assess
+from sharedstate.settings import Settings
+
+LOW_DISK_BYTES = 100 * 1024 * 1024
+HEARTBEAT_STALE = 30.0
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # OK | WARN | FAIL | SKIP
+    detail: str
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``doctor``."""
+    cmd = commands.add_parser("doctor", parents=[common], help="check configuration, Redis, volume, worker")
+    cmd.add_argument("--json", action="store_true", help="print the checks as JSON")
+    cmd.set_defaults(handler=doctor)
+
+
+def _redis_checks(config: Settings) -> list[Check]:
+    url = config.require_redis_url()
+    checks = [Check("redis url", "OK", mask_url(url))]
+    client = redis.Redis.from_url(url, **client_options(min(config.timeout, 5.0), "doctor"))
+    try:
+        started = time.perf_counter()
+        client.ping()
+        latency = (time.perf_counter() - started) * 1000
+    except redis.RedisError as exc:
+        client.close()
+        return [*checks, Check("redis reachable", "FAIL", f"{type(exc).__name__}: {str(exc)[:120]}")]
+    try:
+        checks.append(Check("redis reachable", "OK", f"{latency:.1f} ms"))
+        try:
+            info = client.info()
+        except redis.ResponseError:
+            info = {}
+        try:
+            save = client.config_get("save").get("save")
+        except redis.ResponseError:
+            save = None
+        found = assess(info, save)
+        figures = found.figures
+        checks.append(Check("redis version", "OK", str(figures["version"] or "unknown (INFO disabled)")))
+        aof = figures["aof_enabled"]
+        checks.append(
+            Check("redis AOF", "OK" if aof else "WARN" if aof is False else "SKIP",
+                  "appendonly yes" if aof else "off: a restart loses writes since the last snapshot"
+                  if aof is False else "unknown")
+        )  # fmt: skip
+        checks.append(Check("redis RDB save", "OK" if save else "WARN" if save == "" else "SKIP",
+                            repr(save) if save is not None else "unknown (CONFIG disabled)"))  # fmt: skip
+        policy = figures["maxmemory_policy"]
+        checks.append(
+            Check("redis eviction", "FAIL" if found.degraded else "OK", f"maxmemory-policy {policy}")
+        )
+        keys = Keys(config.namespace)
+        beats = [json.loads(raw) for raw in client.hgetall(keys.system("workers")).values()]
+        alive = [b for b in beats if time.time() - b.get("heartbeat_at", 0) <= HEARTBEAT_STALE]
+        heartbeat = (
+            f"{len(alive)} worker(s) alive" if alive else "none in 30 s: is `sharedstate worker` running?"
+        )
+        checks.append(Check("worker heartbeat", "OK" if alive else "WARN", heartbeat))
+        documents = f"{config.namespace!r}, {client.scard(keys.names)} documents"
+        if client.get(keys.marker):
+            checks.append(Check("namespace", "OK", documents))
+        else:
+            checks.append(Check("namespace", "WARN", f"{documents}; not marked: new, or Redis lost it"))
+    finally:
+        client.close()
+    return checks
+
+
+def _disk_checks(config: Settings) -> list[Check]:
+    directory = config.snapshot_dir
+    checks = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".doctor-") as probe:
+            probe.write(b"x")
+            probe.flush()
+            os.fsync(probe.fileno())
+        checks.append(Check("data dir writable", "OK", str(config.data_dir.resolve())))
+    except OSError as exc:
+        return [Check("data dir writable", "FAIL", f"{config.data_dir}: {exc.strerror or exc}")]
+    free = shutil.disk_usage(directory).free
+    checks.append(Check("free space", "OK" if free >= LOW_DISK_BYTES else "WARN", f"{free / 1e6:,.0f} MB"))
+    snapshots = [entry for entry in list_snapshots(directory, config.namespace) if entry.header is not None]
+    if not snapshots:
+        checks.append(Check("newest snapshot", "WARN", "none in this data dir (on the worker's volume?)"))
+    else:
+        age = time.time() - snapshots[0].created_at
+        status = "OK" if age <= max(3 * config.snapshot_interval, 3600) else "WARN"
+        checks.append(Check("newest snapshot", status, f"{snapshots[0].id}, {age:,.0f} s old"))
+    return checks
+
+
+def _api_checks(config: Settings) -> list[Check]:
+    from api.server import is_loopback
+
+    tokens = config.tokens()
+    if tokens:
+        roles = sorted(set(tokens.values()))
+        return [Check("api auth", "OK", f"{len(tokens)} token(s), roles {', '.join(roles)}")]
+    if is_loopback(config.api_host):
+        return [
+            Check(
+                "api auth", "WARN", f"no SHAREDSTATE_API_TOKENS: open to local processes on {config.api_host}"
+            )
+        ]
+    return [
+        Check(
+            "api auth",
+            "FAIL",
+            f"no SHAREDSTATE_API_TOKENS on {config.api_host}: `sharedstate api` will refuse",
+        )
+    ]
+
+
+def run_checks(args: argparse.Namespace) -> list[Check]:
+    try:
+        config = settings(args)
+    except ConfigurationError as exc:
+        return [Check("configuration", "FAIL", str(exc))]
+    checks = [Check("configuration", "OK", f"namespace {config.namespace!r}")]
+    try:
+        checks += _redis_checks(config)
+    except ConfigurationError as exc:
+        checks.append(Check("redis url", "FAIL", str(exc)))
+    return checks + _disk_checks(config) + _api_checks(config)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    checks = run_checks(args)
+    if args.json:
+        out.print_json(json.dumps([check.__dict__ for check in checks]))
+    else:
+        table = Table("check", "status", "detail")
+        colours = {"OK": "green", "WARN": "yellow", "FAIL": "red", "SKIP": "dim"}
+        for check in checks:
+            table.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]", check.detail)
+        out.print(table)
+    failed = [check.name for check in checks if check.status == "FAIL"]
+    if failed:
+        err.print(f"problems: {', '.join(failed)}")
+        return 1
+    return 0

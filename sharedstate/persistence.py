@@ -1,0 +1,56 @@
+"""What Redis's persistence settings mean for the store: one assessment for /v1/health and doctor."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+EVICTING = frozenset(
+    {
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    }
+)
+
+
+@dataclass
+class Assessment:
+    """Figures taken from INFO (and CONFIG GET save), with warnings; ``degraded`` when data is at risk now."""
+
+    figures: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    degraded: bool = False
+
+
+def assess(info: dict[str, Any], save: str | None) -> Assessment:
+    """Judge INFO's persistence and memory settings (keys missing when INFO is restricted)."""
+    last_save = info.get("rdb_last_save_time")
+    figures = {
+        "version": info.get("redis_version"),
+        "used_memory": info.get("used_memory"),
+        "maxmemory": info.get("maxmemory"),
+        "maxmemory_policy": info.get("maxmemory_policy"),
+        "aof_enabled": bool(info["aof_enabled"]) if "aof_enabled" in info else None,
+        "rdb_last_save_age": round(time.time() - last_save) if last_save else None,
+        "rdb_changes_since_last_save": info.get("rdb_changes_since_last_save"),
+        "save": save,
+    }
+    result = Assessment(figures)
+    if figures["aof_enabled"] is False:
+        result.warnings.append(
+            "Redis AOF is off: a Redis restart loses the writes since the last snapshot or RDB save "
+            "(turn on appendonly yes, appendfsync everysec; see docs/durability.md)"
+        )
+    if figures["maxmemory_policy"] in EVICTING:
+        result.degraded = True
+        result.warnings.append(
+            f"Redis maxmemory-policy is {figures['maxmemory_policy']}: documents can be evicted silently "
+            "(use noeviction)"
+        )
+    return result

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(8080, gt=0, lt=65536, validation_alias=_env("API_PORT", "PORT"))
     api_tokens: SecretStr | None = Field(None, validation_alias=_env("API_TOKENS"))
+    api_admin_token: SecretStr | None = Field(None, validation_alias=_env("API_ADMIN_TOKEN"))
     api_access_log: bool = Field(True, validation_alias=_env("API_ACCESS_LOG"))
     api_max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, validation_alias=_env("API_MAX_BODY_BYTES"))
 
@@ -122,8 +123,12 @@ class Settings(BaseSettings):
         return self.data_dir / "snapshots"
 
     def tokens(self) -> dict[str, Role]:
-        """Token -> role from ``SHAREDSTATE_API_TOKENS``."""
-        return parse_tokens(self.api_tokens.get_secret_value()) if self.api_tokens else {}
+        """Token -> role from ``SHAREDSTATE_API_TOKENS`` and ``SHAREDSTATE_API_ADMIN_TOKEN``."""
+        tokens = parse_tokens(self.api_tokens.get_secret_value()) if self.api_tokens else {}
+        admin = self.api_admin_token.get_secret_value().strip() if self.api_admin_token else ""
+        if admin:
+            tokens[admin] = "admin"
+        return tokens
 
 
 def parse_tokens(text: str) -> dict[str, Role]:

@@ -118,3 +118,9 @@ def test_clients_that_decode_responses_are_refused() -> None:
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(TypeError, match="max_document_byte"):
         SharedStore(fakeredis.FakeRedis(), max_document_byte=5)
+
+
+def test_a_bare_admin_token_joins_the_role_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHAREDSTATE_API_TOKENS", "read:r1")
+    monkeypatch.setenv("SHAREDSTATE_API_ADMIN_TOKEN", "generated-by-the-platform")
+    assert Settings.load().tokens() == {"r1": "read", "generated-by-the-platform": "admin"}

@@ -1,0 +1,135 @@
+"""The deployment files: docker-compose (compose spec), Railway (railway-sdk), Render, Dockerfile."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from sharedstate.cli.main import build_parser
+
+ROOT = Path(__file__).parents[2]
+SCHEMA = Path(__file__).with_name("compose-spec.json")  # shared/schemas/compose-spec.json, vendored
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def assert_real_command(argv: list[str]) -> None:
+    """A `sharedstate ...` command the CLI parses, or the example bot module."""
+    if argv[:3] == ["python", "-m", "examples.bot"]:
+        assert importlib.util.find_spec("examples.bot") is not None
+        return
+    assert argv[0] == "sharedstate", argv
+    args = build_parser().parse_args(argv[1:])  # SystemExit on an unknown subcommand or option
+    assert callable(args.handler)
+
+
+def test_compose_validates_against_the_compose_spec() -> None:
+    schema = json.loads(SCHEMA.read_text())  # draft-07, though its $schema URL lacks the "#"
+    jsonschema.Draft7Validator(schema).validate(compose())
+
+
+def test_compose_services() -> None:
+    data = compose()
+    services = data["services"]
+    assert set(services) == {"redis", "worker", "api", "bot"}
+    redis = services["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--appendfsync everysec" in command
+    assert "--maxmemory-policy noeviction" in command
+    assert "PONG" in " ".join(redis["healthcheck"]["test"])
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+    for name in ("worker", "api", "bot"):
+        service = services[name]
+        assert service["build"] == "." and service["image"] == "sharedstate:local"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert_real_command(service["command"])
+    mounts = {name: service.get("volumes", []) for name, service in services.items() if name != "redis"}
+    assert mounts["worker"] == ["snapshots:/app/data"] and not mounts["api"] and not mounts["bot"]
+    assert services["worker"]["stop_grace_period"] == "30s"
+    assert "x-app" in data and set(data["volumes"]) == {"redis-data", "snapshots"}
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "&app" in text and text.count("<<: *app\n") == 3
+
+
+def test_railway_iac_compiles_with_railway_sdk() -> None:
+    railway_sdk = pytest.importorskip("railway_sdk")
+    spec = importlib.util.spec_from_file_location("railway_config", ROOT / "railway" / "railway.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graph = module.main(railway_sdk.create_railway_context(environment="production")).to_graph()
+    resources = {resource["name"]: resource for resource in graph["resources"]}
+    assert set(resources) == {"Redis", "worker", "api", "bot"}
+    redis = resources["Redis"]
+    assert redis["engine"] == "redis" and redis["output"] == "REDIS_URL"
+    assert "--appendonly yes" in redis["deploy"]["startCommand"]
+    assert "--maxmemory-policy noeviction" in redis["deploy"]["startCommand"]
+    reference = {"type": "reference", "resource": "database.Redis", "output": "REDIS_URL"}
+    for name in ("worker", "api", "bot"):
+        service = resources[name]
+        assert service["variables"]["REDIS_URL"] == reference
+        assert_real_command(shlex.split(service["deploy"]["startCommand"]))
+    worker = resources["worker"]
+    assert worker["volumeAttachments"]["snapshots"]["mountPath"] == "/app/data"
+    assert "numReplicas" not in worker["deploy"]
+    assert worker["variables"]["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"]["value"] == "30"
+    assert not any("volume" in key.lower() for key in resources["api"])
+    assert resources["api"]["deploy"]["healthcheckPath"] == "/healthz"
+    assert resources["api"]["variables"]["SHAREDSTATE_API_TOKENS"]["type"] == "sharedReference"
+
+
+def test_railway_setup_script_uses_the_documented_command() -> None:
+    script = (ROOT / "railway" / "setup.sh").read_text()
+    assert "railway environment edit --service-config" in script
+    for setting in ("deploy.startCommand", "deploy.healthcheckPath", "deploy.restartPolicyType"):
+        assert setting in script
+    assert "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30" in script
+    assert "railway.toml" not in script and not (ROOT / "railway.toml").exists()
+    assert not (ROOT / "railway.json").exists()
+
+
+def test_render_blueprint() -> None:
+    blueprint = yaml.safe_load((ROOT / "render.yaml").read_text())
+    services = {service["name"]: service for service in blueprint["services"]}
+    keyvalue = services["sharedstate-redis"]
+    assert keyvalue["type"] == "keyvalue" and keyvalue["maxmemoryPolicy"] == "noeviction"
+    assert keyvalue["ipAllowList"] == []
+    worker = services["sharedstate-worker"]
+    assert worker["type"] == "worker" and worker["disk"]["mountPath"] == "/app/data"
+    assert worker["maxShutdownDelaySeconds"] >= 30
+    assert [s for s in services.values() if "disk" in s] == [worker]
+    assert services["sharedstate-api"]["healthCheckPath"] == "/healthz"
+    for service in services.values():
+        if service["type"] == "keyvalue":
+            continue
+        assert service["runtime"] == "docker"
+        assert_real_command(shlex.split(service["dockerCommand"]))
+        redis_url = next(var for var in service["envVars"] if var.get("key") == "REDIS_URL")
+        assert redis_url["fromService"] == {
+            "name": "sharedstate-redis",
+            "type": "keyvalue",
+            "property": "connectionString",
+        }
+        assert {"fromGroup": "sharedstate"} in service["envVars"]
+    [group] = blueprint["envVarGroups"]
+    secrets = {var["key"]: var for var in group["envVars"]}
+    assert secrets["SHAREDSTATE_API_ADMIN_TOKEN"]["generateValue"] is True
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "USER app" in text and "HEALTHCHECK" in text and "/healthz" in text
+    for package in ("sharedstate", "worker", "api", "examples"):
+        assert f"COPY {package} ./{package}" in text
+    assert "/app/data" in text

@@ -22,7 +22,11 @@ up: $(VENV)/.embedded
 	$(BIN)/sharedstate up
 
 test: $(VENV)/.dev redis-server lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not reliability"
+
+# Faults injected into real Redis and real processes (~5 minutes); CI runs it with a time budget.
+test-reliability: $(VENV)/.dev redis-server
+	$(BIN)/pytest -m reliability tests/reliability -s
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     verify_timeout: int = Field(180, gt=0, validation_alias=_env("VERIFY_TIMEOUT"))
     verify_retries: int = Field(0, ge=0, validation_alias=_env("VERIFY_RETRIES"))
     cron_config: str | None = Field(None, validation_alias=_env("CRON_CONFIG"))
+    restore_lease_ttl: float = Field(15.0, gt=0, validation_alias=_env("RESTORE_LEASE_TTL"))
     restore_check_interval: int = Field(3, gt=0, validation_alias=_env("RESTORE_CHECK_INTERVAL"))
     integrity_interval: int = Field(3600, gt=0, validation_alias=_env("INTEGRITY_INTERVAL"))
     shutdown_grace: float = Field(25.0, gt=0, validation_alias=_env("SHUTDOWN_GRACE"))

@@ -292,7 +292,8 @@ def integrity() -> Any:
 
 
 def _auto_restore() -> dict[str, Any]:
-    report = auto_restore(context.store(), context.settings().snapshot_dir)
+    config = context.settings()
+    report = auto_restore(context.store(), config.snapshot_dir, config.restore_lease_ttl)
     if report is None:
         raise Skipped("namespace intact", quiet=True)
     return report.to_dict()
@@ -320,7 +321,9 @@ def snapshot_path(snapshot_id: str) -> Any:
 
 def _restore(snapshot_id: str, documents: list[str] | None) -> dict[str, Any]:
     store = context.store()
-    report = restore_snapshot(store, snapshot_path(snapshot_id), only=documents)
+    report = restore_snapshot(
+        store, snapshot_path(snapshot_id), only=documents, lease_ttl=context.settings().restore_lease_ttl
+    )
     publish_catalogue(store, context.settings().snapshot_dir, {snapshot_id: "ok"})
     return report.to_dict()
 

@@ -118,7 +118,8 @@ class Supervisor:
         delay = 1.0
         while not self.stopping.is_set():
             try:
-                report = auto_restore(context.store(), self.settings.snapshot_dir)
+                config = self.settings
+                report = auto_restore(context.store(), config.snapshot_dir, config.restore_lease_ttl)
             except StoreUnavailable as exc:
                 log.warning("Redis is not reachable yet (%s); trying again in %.0f s", exc, delay)
                 self.stopping.wait(delay)

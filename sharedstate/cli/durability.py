@@ -141,6 +141,7 @@ def restore(args: argparse.Namespace) -> int:
                     only=args.doc,
                     dry_run=args.dry_run,
                     progress=update,
+                    lease_ttl=config.restore_lease_ttl,
                 )
             else:
                 found = restore_newest(
@@ -150,6 +151,7 @@ def restore(args: argparse.Namespace) -> int:
                     dry_run=args.dry_run,
                     progress=update,
                     on_skip=lambda snapshot_id, reason: out.print(f"skipping {snapshot_id}: {reason}"),
+                    lease_ttl=config.restore_lease_ttl,
                 )
                 if found is None:
                     err.print(f"no snapshots of namespace {store.namespace!r} in {config.snapshot_dir}")

@@ -112,6 +112,7 @@ def restore_snapshot(
     dry_run: bool = False,
     delete_others: bool = True,
     progress: Progress | None = None,
+    lease_ttl: float = state.RESTORE_LEASE_TTL,
 ) -> RestoreReport:
     """Restore ``path`` into the store's namespace (all documents, or ``only`` some).
 
@@ -129,7 +130,7 @@ def restore_snapshot(
     if dry_run:
         _compare(bulk, plan, report)
     else:
-        _execute(bulk, plan, report, progress)
+        _execute(bulk, plan, report, progress, lease_ttl)
     report.seconds = time.monotonic() - started
     return report
 
@@ -167,8 +168,10 @@ def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> Non
     report.deleted = list(plan.delete)
 
 
-def _execute(bulk: SharedStore, plan: RestorePlan, report: RestoreReport, progress: Progress | None) -> None:
-    lease = state.restore_lease(bulk)
+def _execute(
+    bulk: SharedStore, plan: RestorePlan, report: RestoreReport, progress: Progress | None, lease_ttl: float
+) -> None:
+    lease = state.restore_lease(bulk, lease_ttl)
     if lease.acquire() is None:
         raise SharedStateError(f"another restore of namespace {bulk.namespace!r} is running")
     try:
@@ -231,6 +234,7 @@ def restore_newest(
     prefer: str | None = None,
     progress: Progress | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    lease_ttl: float = state.RESTORE_LEASE_TTL,
 ) -> RestoreReport | None:
     """Restore the newest snapshot of the namespace that verifies (``prefer`` an id first).
 
@@ -260,7 +264,13 @@ def restore_newest(
             continue
         verified[entry.id] = "ok"
         report = restore_snapshot(
-            store, entry.path, only=only, dry_run=dry_run, delete_others=delete_others, progress=progress
+            store,
+            entry.path,
+            only=only,
+            dry_run=dry_run,
+            delete_others=delete_others,
+            progress=progress,
+            lease_ttl=lease_ttl,
         )
         report.skipped = skipped
         _publish(store, directory, verified)
@@ -278,7 +288,9 @@ def _publish(store: SharedStore, directory: Path, verified: dict[str, str]) -> N
         log.warning("could not publish the snapshot catalogue: %s", exc)
 
 
-def auto_restore(store: SharedStore, directory: Path) -> RestoreReport | None:
+def auto_restore(
+    store: SharedStore, directory: Path, lease_ttl: float = state.RESTORE_LEASE_TTL
+) -> RestoreReport | None:
     """At start-up and periodically: put the namespace back if Redis lost it.
 
     Does nothing while the marker is present and no restore was interrupted. If the marker is
@@ -301,7 +313,13 @@ def auto_restore(store: SharedStore, directory: Path) -> RestoreReport | None:
 
     try:
         report = restore_newest(
-            store, directory, only=only, delete_others=False, prefer=prefer, on_skip=skipped
+            store,
+            directory,
+            only=only,
+            delete_others=False,
+            prefer=prefer,
+            on_skip=skipped,
+            lease_ttl=lease_ttl,
         )
     except SnapshotError as exc:
         log.critical(

@@ -88,6 +88,11 @@ def delete_json(store: SharedStore, what: str) -> None:
         store.redis.delete(store._core.keys.system(what))
 
 
-def restore_lease(store: SharedStore, ttl: float = 60.0) -> Lease:
+RESTORE_LEASE_TTL = 15.0
+"""Seconds a restore's lease outlives its last renewal (every batch): how long a restore killed
+half-way blocks the automatic one that finishes it."""
+
+
+def restore_lease(store: SharedStore, ttl: float = RESTORE_LEASE_TTL) -> Lease:
     """The lease a restore holds while it runs (renewed per batch)."""
     return Lease(store.redis, store._core.keys.system("lock:restore"), ttl)

@@ -1,0 +1,163 @@
+"""The history checker under faults: clean, connections killed, Redis paused, Redis restarted."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sharedstate.redis_server import RedisProcess
+from tests.reliability.history import DOCUMENTS, check, run_client
+
+PROCESSES = 4
+SECONDS = 6.0
+
+
+def _read_all(url: str) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from sharedstate import DocumentNotFound, SharedStore
+    from tests.reliability.history import Op
+
+    store = SharedStore.from_url(url, "history", "final", stale_reads=False)
+    records = []
+    for doc in DOCUMENTS:
+        op = Op(100, "get", doc, None, time.monotonic(), 0.0, "ok")
+        try:
+            found = store.get(doc)
+            op.token, op.version = found.data.get("w"), found.version
+        except DocumentNotFound:
+            pass
+        op.end = time.monotonic()
+        records.append(asdict(op))
+    store.close()
+    return records
+
+
+def run_history(
+    server: RedisProcess, fault: Callable[[threading.Event], None] | None
+) -> tuple[list[dict[str, Any]], int]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as pool:
+        results = pool.starmap_async(
+            run_client, [(server.url, i, SECONDS, 1000 + i) for i in range(PROCESSES)]
+        )
+        stop = threading.Event()
+        injector = threading.Thread(target=fault, args=(stop,)) if fault else None
+        if injector:
+            injector.start()
+        records = [record for chunk in results.get(timeout=SECONDS + 120) for record in chunk]
+        stop.set()
+        if injector:
+            injector.join()
+    records += _read_all(server.url)
+    return records, sum(1 for r in records if r["outcome"] == "error")
+
+
+def report(name: str, records: list[dict[str, Any]], errors: int) -> None:
+    ok = sum(1 for r in records if r["outcome"] == "ok")
+    conflicts = sum(1 for r in records if r["outcome"] == "conflict")
+    outcomes = f"{ok} ok, {conflicts} conflicts, {errors} maybe-applied"
+    print(f"\n[history {name}] {len(records)} operations: {outcomes}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Any:
+    process = RedisProcess(tmp_path / "redis", appendonly=True, extra=("--appendfsync", "always"))
+    process.start()
+    yield process
+    process.stop()
+
+
+def test_the_checker_finds_planted_anomalies() -> None:
+    def op(
+        kind: str, token: str | None, start: float, end: float, version: int | None, outcome: str = "ok"
+    ) -> dict[str, Any]:
+        return {
+            "process": 0,
+            "kind": kind,
+            "doc": "d0",
+            "token": token,
+            "start": start,
+            "end": end,
+            "outcome": outcome,
+            "version": version,
+            "existed": None,
+        }
+
+    good = [op("put", "a", 0, 1, 1), op("put", "b", 2, 3, 2), op("get", "b", 4, 5, 2)]
+    assert check(good) == []
+    assert check([*good[:2], op("get", "a", 4, 5, 1)])  # stale read: a lost write
+    assert check([op("put", "a", 0, 1, 2), op("put", "b", 2, 3, 1)])  # versions go back
+    assert check([op("put", "a", 0, 1, 1), op("put", "b", 2, 3, 1)])  # a version reused
+    assert check([op("put", "a", 0, 1, None, "conflict"), op("get", "a", 2, 3, 1)])  # a refused write seen
+    assert check([op("get", "zz", 0, 1, 1)])  # a value nobody wrote
+    assert check([*good, op("get", "b", 6, 7, 2), op("get", "a", 8, 9, 1)])
+    maybe = [op("put", "a", 0, 1, 1), op("put", "b", 2, 3, None, "error"), op("get", "b", 9, 10, 2)]
+    assert check(maybe) == []  # a maybe-applied write may land
+    assert check([op("put", "a", 0, 1, 1), op("get", None, 2, 3, None)])  # the acknowledged write vanished
+
+
+def test_clean(server: RedisProcess) -> None:
+    records, errors = run_history(server, None)
+    report("clean", records, errors)
+    assert errors == 0
+    assert check(records) == []
+
+
+def test_connections_killed_at_random(server: RedisProcess) -> None:
+    killer = server.client()
+    rng = random.Random(7)
+    kills = 0
+
+    def fault(stop: threading.Event) -> None:
+        nonlocal kills
+        while not stop.wait(rng.uniform(0.05, 0.3)):
+            kills += killer.client_kill_filter(_type="normal", skipme=True)
+
+    records, errors = run_history(server, fault)
+    report(f"CLIENT KILL x{kills}", records, errors)
+    assert kills > 10
+    assert check(records) == []
+    killer.close()
+
+
+def test_redis_paused(server: RedisProcess) -> None:
+    rng = random.Random(8)
+    pauses = 0
+
+    def fault(stop: threading.Event) -> None:
+        nonlocal pauses
+        while not stop.wait(rng.uniform(0.3, 1.0)):
+            server.pause()
+            time.sleep(rng.uniform(0.5, 2.5))  # the pause itself
+            server.resume()
+            pauses += 1
+
+    records, errors = run_history(server, fault)
+    report(f"SIGSTOP x{pauses}", records, errors)
+    assert pauses >= 2 and errors > 0
+    assert check(records) == []
+
+
+def test_redis_restarted_with_aof(server: RedisProcess) -> None:
+    rng = random.Random(9)
+    restarts = 0
+
+    def fault(stop: threading.Event) -> None:
+        nonlocal restarts
+        while not stop.wait(rng.uniform(1.0, 2.0)):
+            server.stop()  # SHUTDOWN: the AOF is flushed
+            server.start()
+            restarts += 1
+
+    records, errors = run_history(server, fault)
+    report(f"restart x{restarts}", records, errors)
+    assert restarts >= 2
+    assert check(records) == []

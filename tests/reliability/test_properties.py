@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,10 +104,8 @@ def test_any_bytes_are_rejected_cleanly_and_never_restored(data: bytes, compress
             pass
         else:
             raise AssertionError("random bytes verified")
-        try:
+        with pytest.raises(SnapshotError):
             restore_snapshot(store, path)
-        except SnapshotError:
-            pass
         assert store.redis.keys("*") == []
 
 

@@ -11,7 +11,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 
 from sharedstate._core import Call, Core, WatchState
-from sharedstate.connection import check_url, client_options, retry_settings
+from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
 from sharedstate.models import Change, Document, DocumentInfo
@@ -34,13 +34,16 @@ class AsyncSharedStore:
         redis_client: redis.asyncio.Redis,
         namespace: str = "default",
         client_name: str | None = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> None:
+        """``timeout``: see SharedStore."""
         prepare_client(redis_client)
-        self._redis = redis_client
+        self._redis: redis.asyncio.Redis
+        self._redis, self._owns_client = bounded_client(redis_client, timeout, Retry)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
-        self._block = watch_block(redis_client)
-        self._owns_client = False
+        self._block = watch_block(self._redis)
 
     @classmethod
     def from_url(
@@ -57,7 +60,7 @@ class AsyncSharedStore:
         client = redis.asyncio.Redis.from_url(
             check_url(url), retry=Retry(backoff, retries), **client_options(timeout, client_name)
         )
-        store = cls(client, namespace, client_name, **options)
+        store = cls(client, namespace, client_name, timeout=timeout, **options)
         store._owns_client = True
         return store
 

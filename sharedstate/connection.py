@@ -82,3 +82,37 @@ def decodes_responses(client: Any) -> bool:
         return bool(encoder and encoder().decode_responses)
     except Exception:  # cluster clients build encoders lazily; they carry the flag in kwargs
         return False
+
+
+def bounded_client(client: Any, timeout: float | None, retry_class: type[Any]) -> tuple[Any, bool]:
+    """The client the store uses for ``client``, and whether the store owns (and closes) it.
+
+    A plain redis-py client whose timeouts and retries could make a call outlast ``timeout``
+    (redis-py 8 defaults: 5 s per try, 10 retries) is not changed: the store makes its own
+    pool with the same connection settings (host, credentials, TLS, db...) and bounded
+    timeouts, so a frozen Redis answers StoreUnavailable within ``timeout``. Sentinel and
+    Cluster clients, fakeredis, and ``timeout=None`` keep the client exactly as given.
+    """
+    pool = getattr(client, "connection_pool", None)
+    if timeout is None or pool is None or type(client).__module__.startswith("fakeredis"):
+        return client, False
+    if type(pool).__name__ not in ("ConnectionPool", "BlockingConnectionPool") or not type(
+        pool
+    ).__module__.startswith("redis."):
+        return client, False
+    kwargs = dict(pool.connection_kwargs)
+    per_try = timeout / 4
+    retry = kwargs.get("retry")
+    retries = retry.get_retries() if retry is not None else 0
+    within = all(
+        (value := kwargs.get(name)) is not None and value <= per_try
+        for name in ("socket_timeout", "socket_connect_timeout")
+    )
+    if within and retries <= 2:
+        return client, False
+    backoff, count = retry_settings(timeout)
+    kwargs.update(socket_timeout=per_try, socket_connect_timeout=per_try, retry=retry_class(backoff, count))
+    own_pool = type(pool)(
+        connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs
+    )
+    return type(client).from_pool(own_pool), True  # from_pool: closing the client closes its pool

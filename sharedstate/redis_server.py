@@ -17,10 +17,14 @@ import time
 from pathlib import Path
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from sharedstate.connection import client_options, retry_settings
 from sharedstate.errors import ConfigurationError, SharedStateError
+from sharedstate.keys import DEFAULT_TIMEOUT
 
 
 def find_redis_server() -> str:
@@ -171,8 +175,18 @@ class RedisProcess:
             raise RuntimeError(f"port {port} was taken while Redis restarted")
 
     def client(self) -> redis.Redis:
-        """A plain redis-py client for this server."""
-        return redis.Redis(port=self.port)
+        """A redis-py client for this server, with the timeouts stores use (``from_url``'s)."""
+        backoff, retries = retry_settings(DEFAULT_TIMEOUT)
+        return redis.Redis(
+            port=self.port, retry=Retry(backoff, retries), **client_options(DEFAULT_TIMEOUT, None)
+        )
+
+    def async_client(self) -> redis.asyncio.Redis:
+        """The asyncio twin of ``client``."""
+        backoff, retries = retry_settings(DEFAULT_TIMEOUT)
+        return redis.asyncio.Redis(
+            port=self.port, retry=AsyncRetry(backoff, retries), **client_options(DEFAULT_TIMEOUT, None)
+        )
 
     def __enter__(self) -> RedisProcess:
         return self.start()

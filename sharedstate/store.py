@@ -11,7 +11,7 @@ import redis.exceptions
 from redis.retry import Retry
 
 from sharedstate._core import Call, Core, WatchState
-from sharedstate.connection import check_url, client_options, retry_settings
+from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
 from sharedstate.models import Change, Document, DocumentInfo
@@ -37,13 +37,18 @@ class SharedStore:
         redis_client: redis.Redis,
         namespace: str = "default",
         client_name: str | None = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> None:
+        """``timeout``: seconds within which every call answers or raises StoreUnavailable; a
+        plain client that could take longer is not changed, the store uses a pool of its own
+        with the same connection settings (see ``connection.bounded_client``). None: as given."""
         prepare_client(redis_client)
-        self._redis = redis_client
+        self._redis: redis.Redis
+        self._redis, self._owns_client = bounded_client(redis_client, timeout, Retry)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
-        self._block = watch_block(redis_client)
-        self._owns_client = False
+        self._block = watch_block(self._redis)
 
     @classmethod
     def from_url(
@@ -60,7 +65,7 @@ class SharedStore:
         client = redis.Redis.from_url(
             check_url(url), retry=Retry(backoff, retries), **client_options(timeout, client_name)
         )
-        store = cls(client, namespace, client_name, **options)
+        store = cls(client, namespace, client_name, timeout=timeout, **options)
         store._owns_client = True
         return store
 
@@ -229,6 +234,7 @@ class SharedStore:
             self._redis,
             core.namespace,
             core.writer,
+            timeout=None,  # the same client: already bounded
             stale_reads=False,
             max_document_bytes=core.max_document_bytes,
             feed_maxlen=core.feed_maxlen,

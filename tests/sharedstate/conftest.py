@@ -39,12 +39,12 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[Backend]:
         """``sync=True``: a SharedStore even on the async flavour (to write from inside a callback)."""
         namespace = namespace or f"t{next(_namespaces)}"
         if flavour == "sync" or sync:
-            client: Any = fakeredis.FakeRedis(server=fake) if fake else redis.Redis(port=server.port)  # type: ignore[union-attr]
+            client: Any = fakeredis.FakeRedis(server=fake) if fake else server.client()  # type: ignore[union-attr]
             store: Any = SharedStore(client, namespace, client_name, **options)
         else:
             assert loop is not None
             aclient: Any = (
-                fakeredis.FakeAsyncRedis(server=fake) if fake else redis.asyncio.Redis(port=server.port)  # type: ignore[union-attr]
+                fakeredis.FakeAsyncRedis(server=fake) if fake else server.async_client()  # type: ignore[union-attr]
             )
             store = SyncFacade(AsyncSharedStore(aclient, namespace, client_name, **options), loop)
         made.append(store)

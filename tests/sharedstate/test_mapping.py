@@ -8,7 +8,6 @@ from typing import Any
 
 import fakeredis
 import pytest
-import redis
 
 from sharedstate import AsyncSharedStore, InvalidDocument, SharedStore
 from sharedstate.redis_server import RedisProcess
@@ -74,7 +73,7 @@ def test_async_mapping(backend: str, request: pytest.FixtureRequest) -> None:
         else:
             server: RedisProcess = request.getfixturevalue("redis_server")
             request.getfixturevalue("real_redis")
-            client = redis.asyncio.Redis(port=server.port)
+            client = server.async_client()
         store = AsyncSharedStore(client, "m", "bot")
         users = store.mapping("user_data")
         assert await users.len() == 0

@@ -158,3 +158,32 @@ def test_redis_restarted_empty_is_not_served_stale(
     store.put("config", {"a": 1})
     own_redis.restart(keep_data=False)
     assert store.load("config") is None  # Redis answers: its answer wins over the copy
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_plain_client_with_redis_py_defaults_is_bounded_too(own_redis: RedisProcess, flavour: str) -> None:
+    """redis-py 8 defaults (5 s per try, 10 retries) would take a minute against a frozen Redis."""
+    import redis
+    import redis.asyncio
+
+    if flavour == "sync":
+        client: Any = redis.Redis(port=own_redis.port)
+        store: Any = SharedStore(client, "ns", timeout=2.0)
+    else:
+        loop = LoopThread()
+        client = redis.asyncio.Redis(port=own_redis.port)
+        store = SyncFacade(AsyncSharedStore(client, "ns", timeout=2.0), loop)
+    try:
+        store.put("x", 1)
+        assert client.connection_pool.connection_kwargs.get("socket_timeout") == 5  # the caller's, untouched
+        own_redis.pause()
+        elapsed, result = timed(lambda: store.get("y"))
+        assert isinstance(result, StoreUnavailable) and elapsed < 2.5
+    finally:
+        own_redis.resume()
+        store.close()
+        if flavour == "sync":
+            client.close()
+        else:
+            loop.run(client.aclose())
+            loop.stop()

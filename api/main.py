@@ -9,13 +9,15 @@ from typing import Any
 import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.auth import AuthMiddleware, TokenTable, required_role
 from api.deps import AppState, bearer
 from api.limits import BodyLimit
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import docs, health, jobs, snapshots, transfer
+from api.routes import console, docs, health, jobs, snapshots, transfer
+from api.routes.console import CONSOLE
 from sharedstate import AsyncSharedStore, __version__
 from sharedstate.settings import Settings
 
@@ -63,8 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for module in (health, docs, transfer, snapshots, jobs):
+    for module in (health, docs, transfer, snapshots, jobs, console):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=CONSOLE), name="static")
     app.add_middleware(BodyLimit, limit=config.api_max_body_bytes)
     app.add_middleware(AuthMiddleware, tokens=lambda: tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

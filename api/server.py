@@ -47,6 +47,7 @@ def serve(settings: Settings) -> int:
         log_level="info",
         access_log=settings.api_access_log,
         server_header=False,
+        timeout_graceful_shutdown=5,  # open event streams (/v1/events) never end by themselves
         proxy_headers=True,
     )
     return 0

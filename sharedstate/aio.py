@@ -197,13 +197,13 @@ class AsyncSharedStore:
         names: Iterable[str] | None = None,
         timeout: float | None = None,
         after: str | None = None,
-    ) -> AsyncIterator[Change]:
+    ) -> AsyncWatch:
         """Changes made after this call (or after ``after``), for ``async for``.
 
         The feed position is fixed at the first iteration, counting changes stamped after the
         call's time as well; stops after ``timeout`` seconds without a change.
         """
-        return _AsyncWatch(self, self._core.watch(names, timeout, after, self._block))
+        return AsyncWatch(self, self._core.watch(names, timeout, after, self._block))
 
     def mapping(self, name: str) -> AsyncStoreMapping:
         """An async mapping view of one object document; see AsyncStoreMapping."""
@@ -226,15 +226,22 @@ class AsyncSharedStore:
         return f"AsyncSharedStore(namespace={self.namespace!r})"
 
 
-class _AsyncWatch(AsyncIterator[Change]):
+class AsyncWatch(AsyncIterator[Change]):
+    """What ``AsyncSharedStore.watch`` returns: an async iterator of Changes."""
+
     def __init__(self, store: AsyncSharedStore, state: WatchState) -> None:
         self._store = store
         self._state = state
         self._started = False
         self._ready: list[Change] = []
 
-    def __aiter__(self) -> _AsyncWatch:
+    def __aiter__(self) -> AsyncWatch:
         return self
+
+    @property
+    def position(self) -> str | None:
+        """The feed position read up to (resume with ``watch(after=position)``)."""
+        return self._state.position
 
     async def __anext__(self) -> Change:
         if not self._started:

@@ -208,7 +208,7 @@ class SharedStore:
         names: Iterable[str] | None = None,
         timeout: float | None = None,
         after: str | None = None,
-    ) -> Iterator[Change]:
+    ) -> Watch:
         """Changes made after this call (or after feed position ``after``), as they happen.
 
         Stops after ``timeout`` seconds without a change (never, if None). Raises FeedTrimmed
@@ -218,7 +218,7 @@ class SharedStore:
         start = state.start(lazy=False)
         if start is not None:
             self._run(start)
-        return _Watch(self, state)
+        return Watch(self, state)
 
     def mapping(self, name: str) -> StoreMapping:
         """A MutableMapping view of one object document; see StoreMapping."""
@@ -258,14 +258,21 @@ class SharedStore:
         return f"SharedStore(namespace={self.namespace!r})"
 
 
-class _Watch(Iterator[Change]):
+class Watch(Iterator[Change]):
+    """What ``SharedStore.watch`` returns: an iterator of Changes."""
+
     def __init__(self, store: SharedStore, state: WatchState) -> None:
         self._store = store
         self._state = state
         self._ready: list[Change] = []
 
-    def __iter__(self) -> _Watch:
+    def __iter__(self) -> Watch:
         return self
+
+    @property
+    def position(self) -> str | None:
+        """The feed position read up to (resume with ``watch(after=position)``)."""
+        return self._state.position
 
     def __next__(self) -> Change:
         while not self._ready:

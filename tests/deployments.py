@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from sharedstate import SharedStore
-from sharedstate.redis_server import RedisProcess
+from sharedstate.redis_server import RedisProcess, free_port
 
 ROOT = Path(__file__).parents[1]
 _namespaces = itertools.count()
@@ -126,3 +128,41 @@ class Deployment:
         return (
             sorted(p for p in directory.iterdir() if not p.name.startswith(".")) if directory.exists() else []
         )
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.url = url
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_api(server: RedisProcess, tmp_path: Path, *args: str, **env: str) -> Server:
+    """`sharedstate api` on a free port (namespace "served" unless ``env`` says otherwise)."""
+    port = free_port()
+    log = tmp_path / f"api-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDSTATE_")}
+    environment.update(
+        SHAREDSTATE_REDIS_URL=server.url, SHAREDSTATE_NAMESPACE="served", SHAREDSTATE_API_PORT=str(port)
+    )
+    environment.update(env)
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sharedstate", "api", *args], env=environment, cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+def wait_serving(server: Server, url: str | None = None) -> None:
+    def up() -> bool:
+        assert server.process.poll() is None, server.output()
+        try:
+            return httpx.get(f"{url or server.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, 30, "uvicorn to serve")

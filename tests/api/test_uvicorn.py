@@ -3,11 +3,9 @@ stopping on SIGTERM; and schemathesis over the served OpenAPI schema."""
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,50 +15,11 @@ import redis
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from sharedstate.redis_server import RedisProcess, free_port
+from sharedstate.redis_server import RedisProcess
 from tests.api.conftest import ADMIN, READ, TOKENS, WRITE
-from tests.deployments import wait_for
+from tests.deployments import Server, start_api, wait_serving
 
 ROOT = Path(__file__).parents[2]
-
-
-class Server:
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.url = url
-        self.process = process
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_api(server: RedisProcess, tmp_path: Path, *args: str, **env: str) -> Server:
-    port = free_port()
-    log = tmp_path / f"api-{port}.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDSTATE_")}
-    environment.update(
-        SHAREDSTATE_REDIS_URL=server.url,
-        SHAREDSTATE_NAMESPACE="served",
-        SHAREDSTATE_API_PORT=str(port),
-        **env,
-    )
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sharedstate", "api", *args], env=environment, cwd=ROOT,
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    return Server(f"http://127.0.0.1:{port}", process, log)
-
-
-def wait_serving(server: Server, url: str | None = None) -> None:
-    def up() -> bool:
-        assert server.process.poll() is None, server.output()
-        try:
-            return httpx.get(f"{url or server.url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(up, 30, "uvicorn to serve")
 
 
 @pytest.fixture
@@ -139,6 +98,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(served: Serv
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path == "/v1/events":
+            continue  # an endless stream, not a request/response: test_events_stream covers it
 
         @given(operation.as_strategy())
         @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck),
@@ -151,3 +112,36 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(served: Serv
         except Exception as exc:  # collect every operation's failure, not just the first
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_events_stream(served: Server, real_redis: redis.Redis) -> None:
+    from sharedstate import SharedStore
+
+    store = SharedStore(real_redis, "served", "outside")
+    headers = {"Authorization": f"Bearer {READ}"}
+    with httpx.stream(
+        "GET", f"{served.url}/v1/events", params={"names": "config"}, headers=headers, timeout=30
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = (line for line in response.iter_lines() if line)  # blank lines end each event
+        assert next(lines) == ": connected"
+        store.put("other", 1)  # filtered out
+        store.put("config", {"a": {1, 2}})
+        event = [next(lines) for _ in range(3)]
+    assert event[1] == "event: change" and event[0].startswith("id: ")
+    change = json.loads(event[2].removeprefix("data: "))
+    assert (change["name"], change["op"], change["fields"], change["writer"]) == (
+        "config",
+        "put",
+        {"a": [1, 2]},
+        "outside",
+    )
+    # resume after that event: the next change, nothing twice
+    store.put("config", {"b": 2})
+    resume = {**headers, "Last-Event-ID": event[0].removeprefix("id: ")}
+    with httpx.stream("GET", f"{served.url}/v1/events", headers=resume, timeout=30) as response:
+        lines = (line for line in response.iter_lines() if line)
+        next(lines)
+        again = [next(lines) for _ in range(3)]
+    assert json.loads(again[2].removeprefix("data: "))["fields"] == {"b": 2}
+    assert httpx.get(f"{served.url}/v1/events").status_code == 401

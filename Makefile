@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-reliability lint typecheck bench redis-server clean
+.PHONY: up test test-reliability test-browser lint typecheck bench redis-server chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,10 @@ $(BIN)/python:
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+$(VENV)/.browser: pyproject.toml | $(VENV)/.dev
+	$(BIN)/python -m pip install -q -e ".[dev,browser]"
 	touch $@
 
 $(VENV)/.embedded: pyproject.toml | $(BIN)/python
@@ -22,11 +26,15 @@ up: $(VENV)/.embedded
 	$(BIN)/sharedstate up
 
 test: $(VENV)/.dev redis-server lint typecheck
-	$(BIN)/pytest -m "not reliability"
+	$(BIN)/pytest -m "not reliability and not browser"
 
 # Faults injected into real Redis and real processes (~5 minutes); CI runs it with a time budget.
 test-reliability: $(VENV)/.dev redis-server
 	$(BIN)/pytest -m reliability tests/reliability -s
+
+# The web console in headless Chromium (Debian's chromium, driven by Playwright; axe checks).
+test-browser: $(VENV)/.browser redis-server chromium
+	$(BIN)/pytest -m browser tests/console
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -35,10 +43,10 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-# Integration tests need a real redis-server; as root we install it, otherwise we say how.
 bench: $(VENV)/.dev redis-server
 	$(BIN)/python -m bench
 
+# Integration tests need a real redis-server; as root we install it, otherwise we say how.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -46,6 +54,17 @@ redis-server:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is not installed: run 'sudo apt-get install redis-server' (or 'brew install redis') and 'make test' again" >&2; \
+	    exit 1; \
+	  fi; }
+
+# The browser tests need chromium; as root we install it, otherwise we say how.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed: run 'sudo apt-get install chromium' and 'make test-browser' again" >&2; \
 	    exit 1; \
 	  fi; }
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api import store_ops
 from api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
-from api.deps import app_state, audit, caller
+from api.deps import AppState, app_state, audit, caller
 from api.errors import APIError
 from api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound, VersionConflict
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import NAME_RE
 
+T = TypeVar("T")
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 Name = Annotated[
@@ -44,6 +46,16 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
     return Response(
         dumps_plain(value).encode(), status_code=status, media_type="application/json", headers=headers
     )
+
+
+async def _counted(state: AppState, op: str, write: Awaitable[T]) -> T:
+    """Await a store write, counting it (and its version conflict, if it meets one)."""
+    state.metrics.store_ops.labels(op).inc()
+    try:
+        return await write
+    except VersionConflict:
+        state.metrics.conflicts.inc()
+        raise
 
 
 async def _expected(
@@ -120,12 +132,7 @@ async def replace_document(
     store = state.store
     data = await read_json(request)
     expected = await _expected(store, name, if_match, if_none_match)
-    state.metrics.store_ops.labels("put").inc()
-    try:
-        written = await store_ops.put(store, name, data, expected)
-    except VersionConflict:
-        state.metrics.conflicts.inc()
-        raise
+    written = await _counted(state, "put", store_ops.put(store, name, data, expected))
     audit(who, "put", doc=name, old=written.previous, new=written.version)
     return _written(name, written.version)
 
@@ -139,12 +146,7 @@ async def merge_document(name: Name, request: Request, if_match: IfMatch = None)
     if not isinstance(fields, dict):
         raise APIError(422, "invalid_document", "PATCH takes a JSON object of top-level fields")
     expected = await _expected(store, name, if_match, None)
-    state.metrics.store_ops.labels("merge").inc()
-    try:
-        version = await store_ops.merge(store, name, fields, expected)
-    except VersionConflict:
-        state.metrics.conflicts.inc()
-        raise
+    version = await _counted(state, "merge", store_ops.merge(store, name, fields, expected))
     audit(who, "merge", doc=name, fields=",".join(sorted(fields))[:200], new=version)
     return _written(name, version)
 
@@ -155,12 +157,7 @@ async def delete_document(name: Name, request: Request, if_match: IfMatch = None
     state, who = app_state(request), caller(request)
     store = state.store
     expected = await _expected(store, name, if_match, None)
-    state.metrics.store_ops.labels("delete").inc()
-    try:
-        existed = await store_ops.delete(store, name, expected)
-    except VersionConflict:
-        state.metrics.conflicts.inc()
-        raise
+    existed = await _counted(state, "delete", store_ops.delete(store, name, expected))
     if not existed:
         raise DocumentNotFound(name)
     audit(who, "delete", doc=name, old=expected if expected is not None else "any")

@@ -118,7 +118,8 @@ def snapshot_name(namespace: str, created_at: float) -> str:
     return f"{namespace}-{stamp}{millis:03d}Z-{secrets.token_hex(3)}{SUFFIX}"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make renames and unlinks in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -204,7 +205,7 @@ class SnapshotWriter:
             out.flush()
             os.fsync(out.fileno())
         os.replace(self._temp_path, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._records_path.unlink(missing_ok=True)
         self._done = True
         return final

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sharedstate.durability import state
-from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, read_header
+from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, fsync_dir, read_header
 from sharedstate.durability.retention import select_kept
 from sharedstate.errors import SharedStateError, SnapshotError
 from sharedstate.store import SharedStore
@@ -190,16 +189,8 @@ def apply_retention(
             except FileNotFoundError:
                 pass
     if removed:
-        _fsync_dir(Path(directory))
+        fsync_dir(Path(directory))
     return removed
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_catalogue(store: SharedStore) -> dict[str, Any]:

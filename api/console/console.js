@@ -201,7 +201,8 @@ async function saveDoc(text, version) {
     notify(`Saved ${doc.name} as version ${written.data.version}`);
     await openDoc(doc.name, true); await loadDocs();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 412) return showConflict(text);
+    // awaited here so a failure while fetching their version (e.g. deleted meanwhile) is shown too
+    if (error instanceof ApiError && error.status === 412) return await showConflict(text).catch(showError);
     showError(error);
   }
 }

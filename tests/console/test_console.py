@@ -171,7 +171,7 @@ def test_delete_needs_the_typed_name(browser: Any, system: tuple[Server, SharedS
     dialog.get_by_role("button", name="Delete").click()
     page.get_by_text("Deleted user_data").wait_for()
     assert "user_data" not in store.names()
-    assert page.get_by_role("button", name="user_data", exact=True).count() == 0
+    page.get_by_role("button", name="user_data", exact=True).wait_for(state="detached")  # the list reloads
     page.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import signal
@@ -40,8 +41,13 @@ def serve(settings: Settings) -> int:
     # handlers installed before it ran: these make that a clean exit 0.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: None)
+    app = create_app(settings)
+    # What the app is built from lives as long as the process: out of the collector's sight, a
+    # full collection under load scans only what requests made (it took ~25 ms every ~0.3 s).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",

@@ -15,7 +15,7 @@ from fastapi.security import HTTPBearer
 
 from api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
 from api.metrics import Metrics
-from api.store_ops import RenderedCache
+from api.reads import DocumentReads
 from sharedstate import AsyncSharedStore
 from sharedstate.settings import Settings
 
@@ -38,7 +38,10 @@ class AppState:
     rq: redis.Redis  # RQ's own (sync) client, used from worker threads
     tokens: TokenTable
     metrics: Metrics
-    rendered: RenderedCache = field(default_factory=RenderedCache)
+    reads: DocumentReads = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = DocumentReads(self.store)
 
 
 def app_state(request: Request) -> AppState:

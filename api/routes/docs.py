@@ -12,7 +12,7 @@ from api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read
 from api.deps import AppState, app_state, audit, caller
 from api.errors import APIError
 from api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
-from sharedstate import AsyncSharedStore, Document, DocumentNotFound, VersionConflict
+from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import NAME_RE
 
@@ -101,22 +101,14 @@ async def list_documents(request: Request) -> Response:
 async def read_document(name: Name, request: Request, if_none_match: IfNoneMatchRead = None) -> Response:
     """A document with its version (also as the ETag)."""
     state = app_state(request)
-    store = state.store
     state.metrics.store_ops.labels("get").inc()
-    version, body = await state.rendered.get(store, name, _render)
+    version, body = await state.reads.get(name)
     tag = etag(version)
     if if_none_match is not None and tag in [
         part.strip().removeprefix("W/") for part in if_none_match.split(",")
     ]:
         return Response(status_code=304, headers={"ETag": tag})
     return Response(body, media_type="application/json", headers={"ETag": tag})
-
-
-def _render(doc: Document) -> bytes:
-    return dumps_plain(
-        {"name": doc.name, "version": doc.version, "updated_at": doc.updated_at, "updated_by": doc.updated_by,
-         "data": doc.data}
-    ).encode()  # fmt: skip
 
 
 def _written(name: str, version: int, status: int = 200) -> Response:

@@ -1,0 +1,128 @@
+"""GET bodies: rendered once per document version, read from Redis in batches under load."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from sharedstate import AsyncSharedStore, Document, DocumentNotFound
+from sharedstate._core import Call, Unchanged
+from sharedstate.jsonio import dumps_plain
+
+Body = tuple[int, bytes]  # (version, rendered body)
+Found = Document | Unchanged | None
+
+
+def render_document(doc: Document) -> bytes:
+    """The body of ``GET /v1/docs/{name}``: sets as sorted lists."""
+    return dumps_plain(
+        {"name": doc.name, "version": doc.version, "updated_at": doc.updated_at, "updated_by": doc.updated_by,
+         "data": doc.data}
+    ).encode()  # fmt: skip
+
+
+class DocumentReads:
+    """``(version, body)`` of documents as of now, for ``GET /v1/docs/{name}``.
+
+    Bodies are kept rendered per (document, version): a version is never reused, so a body is
+    valid for as long as Redis says the document is still at that version (``get_unless`` then
+    sends no data). The reads asked for while the event loop is busy go to Redis together in one
+    pipeline when it next turns, and GETs of one document share the read not yet sent: it runs
+    after each of them arrived, so each still sees every write acknowledged before it.
+    """
+
+    def __init__(
+        self,
+        store: AsyncSharedStore,
+        render: Callable[[Document], bytes] = render_document,
+        max_documents: int = 1000,
+        max_body: int = 1 << 20,
+    ) -> None:
+        self.store = store
+        self.render = render
+        self.max_documents = max_documents
+        self.max_body = max_body
+        self._bodies: OrderedDict[str, Body] = OrderedDict()
+        self._next_batch: dict[str, asyncio.Future[Body]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def get(self, name: str) -> Body:
+        """``(version, body)`` of ``name`` as of now; DocumentNotFound if it does not exist."""
+        future = self._next_batch.get(name)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            if not self._next_batch:
+                loop.call_soon(self._send)
+            future = self._next_batch[name] = loop.create_future()
+            future.add_done_callback(_retrieve)
+        # shielded: a client that goes away must not cancel the read the others wait for
+        return await asyncio.shield(future)
+
+    def _send(self) -> None:
+        batch, self._next_batch = self._next_batch, {}
+        task = asyncio.ensure_future(self._read(batch))
+        self._sending.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._sending.discard)
+
+    async def _read(self, batch: dict[str, asyncio.Future[Body]]) -> None:
+        known = {name: self._bodies.get(name) for name in batch}
+        core = self.store._core
+        calls = [_alone(core.get_unless(name, body[0] if body else -1)) for name, body in known.items()]
+        try:
+            if len(calls) == 1:
+                found = [await self.store._run(calls[0])]
+            else:
+                found = await self.store._run_many(calls, f"read {len(calls)} documents")
+        except Exception as exc:
+            for future in batch.values():
+                future.set_exception(exc)
+            return
+        except BaseException:  # cancelled: the loop is closing
+            for future in batch.values():
+                future.cancel()
+            raise
+        for (name, future), cached, result in zip(batch.items(), known.values(), found, strict=True):
+            try:
+                future.set_result(self._settle(name, cached, result))
+            except Exception as exc:
+                future.set_exception(exc)
+
+    def _settle(self, name: str, cached: Body | None, found: Found | Exception) -> Body:
+        if isinstance(found, Exception):
+            raise found
+        if isinstance(found, Unchanged):
+            assert cached is not None
+            if name in self._bodies:
+                self._bodies.move_to_end(name)
+            return cached
+        if found is None:
+            self._bodies.pop(name, None)
+            raise DocumentNotFound(name)
+        body = self.render(found)
+        if len(body) <= self.max_body:
+            self._bodies[name] = (found.version, body)
+            self._bodies.move_to_end(name)
+            while len(self._bodies) > self.max_documents:
+                self._bodies.popitem(last=False)
+        return found.version, body
+
+
+def _alone(call: Call[Found]) -> Call[Found | Exception]:
+    """``call`` answering with the error of a document that does not decode instead of raising
+    it, which would fail every read of the batch: only that document's GETs fail."""
+
+    def parse(raw: Any) -> Found | Exception:
+        try:
+            return call.parse(raw)
+        except Exception as exc:
+            return exc
+
+    return Call(call.command, parse, call.action, call.script, call.stale)
+
+
+def _retrieve(future: asyncio.Future[Body]) -> None:
+    """Mark an error as seen: when every waiter went away, asyncio would log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()

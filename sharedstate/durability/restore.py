@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sharedstate.durability import state
-from sharedstate.durability.format import Header, Record, read_snapshot, verify
+from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
@@ -121,8 +121,24 @@ def restore_snapshot(
     """
     started = time.monotonic()
     path = Path(path)
-    bulk = store.bulk()
     header, names = _names_of(path)
+    return _restore(store, path, header, names, started, only, dry_run, delete_others, progress, lease_ttl)
+
+
+def _restore(
+    store: SharedStore,
+    path: Path,
+    header: Header,
+    names: list[str],
+    started: float,
+    only: Iterable[str] | None,
+    dry_run: bool,
+    delete_others: bool,
+    progress: Progress | None,
+    lease_ttl: float,
+) -> RestoreReport:
+    """restore_snapshot of a file already verified completely (its ``names`` read from it)."""
+    bulk = store.bulk()
     if header.namespace != bulk.namespace:
         raise SnapshotError(path, f"belongs to namespace {header.namespace!r}, not {bulk.namespace!r}")
     plan = plan_restore(path, header, names, bulk.names(), only, delete_others)
@@ -250,10 +266,11 @@ def restore_newest(
     skipped: list[tuple[str, str]] = []
     verified: dict[str, str] = {}
     for entry in entries:
+        started = time.monotonic()
         reason = entry.error
         if reason is None:
             try:
-                verify(entry.path)
+                header, names = _names_of(entry.path)  # verifies the whole file
             except SnapshotError as exc:
                 reason = exc.reason
         if reason is not None:
@@ -263,14 +280,8 @@ def restore_newest(
                 on_skip(entry.id, reason)
             continue
         verified[entry.id] = "ok"
-        report = restore_snapshot(
-            store,
-            entry.path,
-            only=only,
-            dry_run=dry_run,
-            delete_others=delete_others,
-            progress=progress,
-            lease_ttl=lease_ttl,
+        report = _restore(
+            store, entry.path, header, names, started, only, dry_run, delete_others, progress, lease_ttl
         )
         report.skipped = skipped
         _publish(store, directory, verified)

@@ -14,12 +14,14 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sharedstate._core import Call, Written
 from sharedstate.durability import state
+from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
@@ -207,14 +209,16 @@ def _execute(
         total = len(plan.restore) + len(plan.delete)
         done = 0
         writer = f"restore:{plan.snapshot.name}"[:200]
-        for batch in _batches(_selected(plan), BATCH):
-            calls = [
-                bulk._core.put(record.name, record.data, None, op="restore", writer=writer)
-                for record in batch
-            ]
+
+        def encoded() -> Iterator[tuple[list[str], list[Call[Written]]]]:
+            for batch in _batches(_selected(plan), BATCH):
+                calls = [bulk._core.put(r.name, r.data, None, op="restore", writer=writer) for r in batch]
+                yield [record.name for record in batch], calls
+
+        for batch_names, calls in ahead(encoded()):  # the next batch is read and encoded meanwhile
             bulk._run_many(calls, "restore documents")
-            report.restored += [record.name for record in batch]
-            done += len(batch)
+            report.restored += batch_names
+            done += len(batch_names)
             _renew(lease, progress, done, total)
         for start in range(0, len(plan.delete), BATCH):
             names = plan.delete[start : start + BATCH]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sharedstate.durability import state
+from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, fsync_dir, read_header
 from sharedstate.durability.retention import select_kept
 from sharedstate.errors import SharedStateError, SnapshotError
+from sharedstate.models import Document
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
@@ -134,9 +136,13 @@ def take_snapshot(
     max_version = 0
     try:
         with SnapshotWriter(directory, bulk.namespace) as writer:
-            for start in range(0, len(names), BATCH):
-                batch = names[start : start + BATCH]
-                docs = bulk._run_many([bulk._core.get(name, stale=False) for name in batch], "read documents")
+
+            def read() -> Iterator[tuple[int, list[Document | None]]]:
+                for start in range(0, len(names), BATCH):
+                    calls = [bulk._core.get(name, stale=False) for name in names[start : start + BATCH]]
+                    yield start, bulk._run_many(calls, "read documents")
+
+            for start, docs in ahead(read()):  # the next batch is read from Redis meanwhile
                 for doc in docs:
                     if doc is None:
                         continue  # deleted since the names were listed

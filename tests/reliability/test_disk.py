@@ -15,18 +15,13 @@ from sharedstate.durability.format import verify
 from sharedstate.redis_server import RedisProcess
 from tests.api.conftest import READ, Api, settings_for
 from tests.deployments import Deployment, wait_for
+from tests.tmpfs import tmpfs
 
 
 @pytest.fixture
 def small_volume(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "data"
-    mount.mkdir()
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True
-    ).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "data", "512k") as mount:
+        yield mount
 
 
 def _last_snapshot_error(api: Api) -> str | None:

@@ -6,7 +6,6 @@ import errno
 import gzip
 import logging
 import secrets
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from sharedstate.durability.snapshots import (
 )
 from sharedstate.errors import InvalidDocument, SnapshotError
 from tests.sharedstate.durability.conftest import SAMPLE, fill
+from tests.tmpfs import tmpfs
 
 
 def everything(store: SharedStore) -> dict[str, Any]:
@@ -333,13 +333,7 @@ def test_enospc_during_a_snapshot_leaves_old_snapshots_intact(
 
 
 def test_a_really_full_filesystem(store: SharedStore, tmp_path: Path) -> None:
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    ).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root); the patched ENOSPC test covers this")
-    try:
+    with tmpfs(tmp_path / "tiny", "256k", "; the patched ENOSPC test covers this") as mount:
         snapdir = mount / "snapshots"
         store.put("small", 1)
         old = take_snapshot(store, snapdir).path
@@ -349,5 +343,3 @@ def test_a_really_full_filesystem(store: SharedStore, tmp_path: Path) -> None:
         with pytest.raises(SnapshotError, match="No space left on device"):
             take_snapshot(store, snapdir)
         _old_snapshots_intact(snapdir, [old])
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)

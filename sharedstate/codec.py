@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,17 +107,27 @@ def check_value(value: Any, where: str = "value", prefix: tuple[object, ...] = (
 
 
 def _default(obj: Any) -> msgpack.ExtType:
+    # a packer of its own: this runs inside the thread's packer, which must not be re-entered
     if isinstance(obj, frozenset):
-        return msgpack.ExtType(EXT_FROZENSET, _pack(list(obj)))
+        return msgpack.ExtType(EXT_FROZENSET, msgpack.packb(list(obj), default=_default, use_bin_type=True))
     if isinstance(obj, set):
-        return msgpack.ExtType(EXT_SET, _pack(list(obj)))
+        return msgpack.ExtType(EXT_SET, msgpack.packb(list(obj), default=_default, use_bin_type=True))
     if isinstance(obj, int):
         return msgpack.ExtType(EXT_BIGINT, str(int(obj)).encode())
     raise TypeError(f"cannot encode {_describe(obj)}")
 
 
+_local = threading.local()
+
+
 def _pack(value: Any) -> bytes:
-    packed: bytes = msgpack.packb(value, default=_default, use_bin_type=True)
+    # One Packer per thread: packb builds a new one per call, which costs more than packing a
+    # small value. Packer.pack resets its buffer when it raises.
+    try:
+        packer: msgpack.Packer = _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(default=_default, use_bin_type=True)
+    packed: bytes = packer.pack(value)
     return packed
 
 
@@ -228,6 +239,37 @@ def encode_document(data: Any, name: str) -> EncodedDocument:
         return encode_fields(data.items(), name)
     raw = encode_value(data, f"document {name!r}")
     return EncodedDocument(KIND_VALUE, [(VALUE_FIELD, raw)], len(raw), raw)
+
+
+def encode_parsed(data: Any, name: str) -> EncodedDocument:
+    """``encode_document`` for data parsed from JSON (a snapshot): such data holds only what
+    JSON can, so the checking walk is skipped and msgpack runs once per field and once for the
+    feed blob. Anything msgpack refuses is handed to ``encode_document`` for its error."""
+    try:
+        blob = _pack(data)  # the same bytes as the map header + packed pairs of encode_fields
+        if isinstance(data, dict):
+            fields = [(key, _pack(value)) for key, value in data.items()]
+            size = sum(len(key.encode("utf-8")) + len(raw) for key, raw in fields)
+            return EncodedDocument(KIND_OBJECT, fields, size, blob)
+    except (ValueError, TypeError, OverflowError, UnicodeError, AttributeError):
+        return encode_document(data, name)
+    return EncodedDocument(KIND_VALUE, [(VALUE_FIELD, blob)], len(blob), blob)
+
+
+def decode_flat(kind: str, flat: list[bytes], name: str) -> Any:
+    """Rebuild a document from HGETALL's flat field/value list (the fast path of snapshots)."""
+    try:
+        if kind == KIND_OBJECT:
+            return {flat[i].decode("utf-8"): _unpack(flat[i + 1]) for i in range(0, len(flat), 2)}
+    except (ValueError, TypeError, msgpack.UnpackException):
+        pass  # decode_document below names the field at fault
+    fields = {}
+    for i in range(0, len(flat), 2):
+        try:
+            fields[flat[i].decode("utf-8")] = flat[i + 1]
+        except UnicodeDecodeError:
+            raise InvalidDocument(f"document {name!r} has a field name that is not UTF-8") from None
+    return decode_document(kind, fields, name)
 
 
 def decode_document(kind: str, fields: Mapping[str, bytes], name: str) -> Any:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sharedstate._core import Call, Written
-from sharedstate.durability import state
+from sharedstate.durability import batch, state
 from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
@@ -160,22 +160,22 @@ def _selected(plan: RestorePlan) -> Iterable[Record]:
 
 
 def _batches(records: Iterable[Record], size: int) -> Iterable[list[Record]]:
-    batch: list[Record] = []
+    chunk: list[Record] = []
     for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> None:
-    for batch in _batches(_selected(plan), BATCH):
+    for chunk in _batches(_selected(plan), BATCH):
         current = bulk._run_many(
-            [bulk._core.get(record.name, stale=False) for record in batch], "read documents"
+            [bulk._core.get(record.name, stale=False) for record in chunk], "read documents"
         )
-        for record, doc in zip(batch, current, strict=True):
+        for record, doc in zip(chunk, current, strict=True):
             report.restored.append(record.name)
             if doc is None:
                 report.created.append(record.name)
@@ -210,13 +210,12 @@ def _execute(
         done = 0
         writer = f"restore:{plan.snapshot.name}"[:200]
 
-        def encoded() -> Iterator[tuple[list[str], list[Call[Written]]]]:
-            for batch in _batches(_selected(plan), BATCH):
-                calls = [bulk._core.put(r.name, r.data, None, op="restore", writer=writer) for r in batch]
-                yield [record.name for record in batch], calls
+        def encoded() -> Iterator[tuple[list[str], Call[list[Written]]]]:
+            for records in _batches(_selected(plan), BATCH):
+                yield [record.name for record in records], batch.restore(bulk._core, records, writer)
 
-        for batch_names, calls in ahead(encoded()):  # the next batch is read and encoded meanwhile
-            bulk._run_many(calls, "restore documents")
+        for batch_names, call in ahead(encoded()):  # the next batch is read and encoded meanwhile
+            bulk._run_many([call], "restore documents")
             report.restored += batch_names
             done += len(batch_names)
             _renew(lease, progress, done, total)

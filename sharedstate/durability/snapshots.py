@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sharedstate.durability import state
+from sharedstate.durability import batch, state
 from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, fsync_dir, read_header
 from sharedstate.durability.retention import select_kept
 from sharedstate.errors import SharedStateError, SnapshotError
-from sharedstate.models import Document
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
@@ -111,8 +110,8 @@ def take_snapshot(
 ) -> SnapshotResult:
     """Write every document of the store's namespace to a new snapshot in ``directory``.
 
-    Each document is captured with the version it had at one instant (one read script per
-    document, pipelined in batches); memory grows with the largest document only.
+    Each document is captured with the version it had at one instant (read in batches, one
+    script call per batch); memory grows with the largest batch of documents only.
 
     A namespace whose marker is missing while snapshots exist has lost its data in Redis:
     snapshotting it would make an empty snapshot the newest, so NamespaceNotReady is raised
@@ -137,17 +136,17 @@ def take_snapshot(
     try:
         with SnapshotWriter(directory, bulk.namespace) as writer:
 
-            def read() -> Iterator[tuple[int, list[Document | None]]]:
+            def read() -> Iterator[tuple[int, list[Record | None]]]:
                 for start in range(0, len(names), BATCH):
-                    calls = [bulk._core.get(name, stale=False) for name in names[start : start + BATCH]]
-                    yield start, bulk._run_many(calls, "read documents")
+                    call = batch.dump(bulk._core, names[start : start + BATCH])
+                    yield start, bulk._run_many([call], "read documents")[0]
 
-            for start, docs in ahead(read()):  # the next batch is read from Redis meanwhile
-                for doc in docs:
-                    if doc is None:
+            for start, records in ahead(read()):  # the next batch is read from Redis meanwhile
+                for record in records:
+                    if record is None:
                         continue  # deleted since the names were listed
-                    writer.add(Record(doc.name, doc.version, doc.updated_at, doc.updated_by, doc.data))
-                    max_version = max(max_version, doc.version)
+                    writer.add(record)
+                    max_version = max(max_version, record.version)
                 if progress is not None:
                     progress(min(start + BATCH, len(names)), len(names))
             path = writer.commit(epoch=epoch, max_version=max_version, floor=floor, feed_position=position)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sharedstate import InvalidDocument, SharedStore
-from sharedstate.codec import decode_value, encode_value
+from sharedstate.codec import decode_flat, decode_value, encode_document, encode_parsed, encode_value
 from sharedstate.durability.format import Record, SnapshotWriter, read_snapshot, verify
 from sharedstate.durability.restore import restore_snapshot
 from sharedstate.errors import SnapshotError
@@ -70,6 +70,24 @@ def test_codec_round_trips_every_json_value(value: Any) -> None:
     if _encodable(value):
         assert shape(decode_value(encode_value(value))) == shape(value)
         assert shape(loads_tagged(dumps_tagged(value))) == shape(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6) | json_values)
+def test_the_snapshot_fast_paths_agree_with_the_checked_ones(data: Any) -> None:
+    try:
+        encoded = encode_document(data, "doc")
+    except InvalidDocument:
+        return  # lone surrogates
+    parsed = encode_parsed(loads_tagged(dumps_tagged(data)), "doc")
+    assert (parsed.kind, parsed.size) == (encoded.kind, encoded.size)
+    assert shape(decode_value(parsed.blob)) == shape(decode_value(encoded.blob)) == shape(data)
+    # the bytes may differ only in the order of a set's items
+    assert [(key, shape(decode_value(raw))) for key, raw in parsed.fields] == [
+        (key, shape(decode_value(raw))) for key, raw in encoded.fields
+    ]
+    flat = [part.encode() if isinstance(part, str) else part for pair in encoded.fields for part in pair]
+    assert shape(decode_flat(encoded.kind, flat, "doc")) == shape(data)
 
 
 unholdable = st.sampled_from(

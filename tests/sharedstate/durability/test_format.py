@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -127,6 +128,20 @@ def test_reading_never_yields_past_a_damaged_record(tmp_path: Path) -> None:
         for record in records:
             seen.append(record.name)
     assert seen == ["a"]
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"-Infinity", b"1e999"])
+def test_a_record_json_never_writes_is_rejected_even_with_matching_checksums(
+    tmp_path: Path, value: bytes
+) -> None:
+    path = write(tmp_path)
+    lines = _lines(path)
+    lines[1] = lines[1].replace(b'"x":1', b'"x":' + value)
+    trailer = json.loads(lines[-1])
+    trailer["records_sha256"] = hashlib.sha256(b"".join(lines[1:-1])).hexdigest()
+    _rewrite(path, [*lines[:-1], json.dumps(trailer).encode() + b"\n"])
+    with pytest.raises(SnapshotError, match="record 1 is damaged"):
+        verify(path)
 
 
 def test_aborted_writer_leaves_nothing(tmp_path: Path) -> None:

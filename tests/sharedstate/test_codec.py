@@ -1,0 +1,41 @@
+"""The codec's per-thread packer: threads packing at once (sets re-enter it) get their own bytes."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msgpack
+import pytest
+
+from sharedstate import codec
+
+
+def _value(i: int) -> Any:
+    return {"i": i, "s": {i, i + 1}, "f": frozenset({str(i)}), "big": 2**70 + i, "l": [i] * (i % 7)}
+
+
+def test_threads_packing_at_once_each_get_their_own_bytes() -> None:
+    expected = {i: msgpack.packb(_value(i), default=codec._default, use_bin_type=True) for i in range(3000)}
+    wrong: list[int] = []
+    start = threading.Barrier(4)
+
+    def pack(offset: int) -> None:
+        start.wait()
+        for i in range(offset, 3000, 4):
+            if codec._pack(_value(i)) != expected[i]:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=pack, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert codec.decode_value(codec._pack(_value(5))) == _value(5)
+
+
+def test_a_failed_pack_leaves_the_packer_clean() -> None:
+    with pytest.raises(TypeError):
+        codec._pack([1, object()])
+    assert codec._pack([2]) == msgpack.packb([2])

@@ -9,7 +9,7 @@ each document is still read, or written, as one atomic step, exactly as ``read.l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sharedstate import codec
@@ -19,6 +19,8 @@ from sharedstate.durability.format import Record
 from sharedstate.errors import InvalidDocument
 
 MAX_DOCUMENTS = 1000  # per call: restore.lua unpacks the batch's names in one go
+DOCUMENTS = 200  # documents per call, and
+BYTES = 1 << 20  # about this many encoded bytes at most: Redis runs each call as one atomic step
 
 
 def _batch(names: Sequence[object]) -> None:
@@ -55,19 +57,45 @@ def restore(core: Core, records: Sequence[Record], writer: str) -> Call[list[Wri
     The documents come from a snapshot, so they are written whatever their size: the store
     had accepted them once, and a restore must not stop half-way over a lowered limit.
     """
-    _batch(records)
+    return _restore(
+        [(record.name, codec.encode_parsed(record.data, record.name)) for record in records], core, writer
+    )
+
+
+def restore_calls(
+    core: Core, records: Iterable[Record], writer: str, documents: int = DOCUMENTS, size: int = BYTES
+) -> Iterator[tuple[list[str], Call[list[Written]]]]:
+    """``restore`` calls for ``records``, each of at most ``documents`` documents and, past the
+    first document, about ``size`` encoded bytes; with the names each call writes."""
+    encoded: list[tuple[str, codec.EncodedDocument]] = []
+    total = 0
+    for record in records:
+        document = codec.encode_parsed(record.data, record.name)
+        encoded.append((record.name, document))
+        total += document.size
+        if len(encoded) >= documents or total >= size:
+            yield [name for name, _ in encoded], _restore(encoded, core, writer)
+            encoded, total = [], 0
+    if encoded:
+        yield [name for name, _ in encoded], _restore(encoded, core, writer)
+
+
+def _restore(
+    encoded: Sequence[tuple[str, codec.EncodedDocument]], core: Core, writer: str
+) -> Call[list[Written]]:
+    _batch(encoded)
     keys = core.keys
     key_list: list[str] = [keys.names, keys.feed, keys.tombstones, keys.floor]
     args: list[Any] = [writer, core.feed_maxlen, core.history_limit, core.payload_limit]
-    for record in records:
-        encoded = codec.encode_parsed(record.data, record.name)
-        key_list += (keys.data(record.name), keys.meta(record.name), keys.history(record.name))
-        args += (record.name, encoded.kind, encoded.size, encoded.blob, len(encoded.fields))
-        for pair in encoded.fields:
+    for name, document in encoded:
+        key_list += (keys.data(name), keys.meta(name), keys.history(name))
+        args += (name, document.kind, document.size, document.blob, len(document.fields))
+        for pair in document.fields:
             args += pair
+    count = len(encoded)
 
     def parse(raw: list[Any]) -> list[Written]:
-        if len(raw) != 1 + 3 * len(records):
+        if len(raw) != 1 + 3 * count:
             raise InvalidDocument(f"unexpected answer from the restore script ({len(raw)} items)")
         at = float(raw[0])
         return [
@@ -75,6 +103,5 @@ def restore(core: Core, records: Sequence[Record], writer: str) -> Call[list[Wri
             for i in range(1, len(raw), 3)
         ]
 
-    return Call(
-        ("EVALSHA", RESTORE.sha, len(key_list), *key_list, *args), parse, "restore documents", RESTORE
-    )
+    command = ("EVALSHA", RESTORE.sha, len(key_list), *key_list, *args)
+    return Call(command, parse, "restore documents", RESTORE)

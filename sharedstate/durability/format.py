@@ -44,6 +44,7 @@ FORMAT_VERSION = 1
 SUFFIX = ".jsonl.gz"
 COMPRESSLEVEL = 1  # speed over size: snapshots run every minute on a small worker
 _FLUSH_BYTES = 1 << 20
+_READ_BYTES = 1 << 20
 _string: Callable[[str], str] = json.encoder.encode_basestring
 
 
@@ -166,9 +167,11 @@ class SnapshotWriter:
         self._records = _Member(self._records_file)
         self._done = False
 
-    def add(self, record: Record) -> None:
-        """Append one document."""
-        self._records.add(record.line())
+    def add(self, record: Record) -> int:
+        """Append one document; returns the length of its line."""
+        line = record.line()
+        self._records.add(line)
+        return len(line)
 
     @property
     def count(self) -> int:
@@ -247,9 +250,30 @@ def _why(exc: BaseException) -> str:
 
 
 def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines, each with its newline (the last one without, if it has none)."""
     try:
         with gzip.open(path, "rb") as stream:
-            yield from stream
+            pieces: list[bytes] = []  # of a line not complete yet (it can span many chunks)
+            while chunk := stream.read(_READ_BYTES):  # GzipFile's own line iteration is slower
+                start = 0
+                end = chunk.find(b"\n")
+                if pieces:
+                    if end == -1:
+                        pieces.append(chunk)
+                        continue
+                    pieces.append(chunk[: end + 1])
+                    yield b"".join(pieces)
+                    pieces = []
+                    start = end + 1
+                    end = chunk.find(b"\n", start)
+                while end != -1:
+                    yield chunk[start : end + 1]
+                    start = end + 1
+                    end = chunk.find(b"\n", start)
+                if start < len(chunk):
+                    pieces.append(chunk[start:])
+            if pieces:
+                yield b"".join(pieces)
     except FileNotFoundError:
         raise SnapshotError(path, "no such file") from None
     except (OSError, EOFError, zlib.error) as exc:

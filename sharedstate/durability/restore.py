@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,12 @@ from typing import Any
 
 from sharedstate._core import Call, Written
 from sharedstate.durability import batch, state
-from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import Header, Record, read_snapshot
+from sharedstate.durability.pipelined import pipelined
 from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
+from sharedstate.lease import Lease
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
@@ -206,29 +208,29 @@ def _execute(
         if plan.full:
             state.clear_marker(bulk)
         report.floor = state.raise_floor(bulk, max(int(time.time() * 1000), plan.header.max_version))
-        total = len(plan.restore) + len(plan.delete)
-        done = 0
+        holding = _Holding(lease, lease_ttl, progress, len(plan.restore) + len(plan.delete))
         writer = f"restore:{plan.snapshot.name}"[:200]
+        batches: deque[list[str]] = deque()
 
-        def encoded() -> Iterator[tuple[list[str], Call[list[Written]]]]:
-            for records in _batches(_selected(plan), BATCH):
-                yield [record.name for record in records], batch.restore(bulk._core, records, writer)
+        def calls() -> Iterator[Call[list[Written]]]:
+            for names, call in batch.restore_calls(bulk._core, _selected(plan), writer):
+                batches.append(names)
+                yield call
 
-        for batch_names, call in ahead(encoded()):  # the next batch is read and encoded meanwhile
-            bulk._run_many([call], "restore documents")
-            report.restored += batch_names
-            done += len(batch_names)
-            _renew(lease, progress, done, total)
+        for _ in pipelined(bulk, calls(), "restore documents"):  # the next batch is sent meanwhile
+            names = batches.popleft()
+            report.restored += names
+            holding.advanced(len(names))
         for start in range(0, len(plan.delete), BATCH):
-            names = plan.delete[start : start + BATCH]
+            names = list(plan.delete[start : start + BATCH])
             bulk._run_many(
                 [bulk._core.delete(name, None, writer=writer) for name in names], "delete documents"
             )
             report.deleted += names
-            done += len(names)
-            _renew(lease, progress, done, total)
+            holding.advanced(len(names))
         if len(report.restored) != len(plan.restore):
             raise SnapshotError(plan.snapshot, "changed while it was being restored")
+        holding.renew()  # still ours: no other restore took over while this one was paused
         if plan.full:
             state.set_marker(bulk)
         state.delete_json(bulk, state.RESTORE)
@@ -236,11 +238,31 @@ def _execute(
         lease.release()
 
 
-def _renew(lease: Any, progress: Progress | None, done: int, total: int) -> None:
-    if not lease.renew():
-        raise SharedStateError("the restore lost its lock (it ran longer than the lock's lifetime)")
-    if progress is not None:
-        progress(done, total)
+class _Holding:
+    """Keeps the restore's lease: renewed once a third of its lifetime has passed, not after
+    every batch (a renewal waits behind the batch in flight, leaving Redis idle meanwhile)."""
+
+    def __init__(self, lease: Lease, ttl: float, progress: Progress | None, total: int) -> None:
+        self.lease = lease
+        self.every = ttl / 3
+        self.renewed = time.monotonic()
+        self.progress = progress
+        self.total = total
+        self.done = 0
+
+    def advanced(self, count: int) -> None:
+        """``count`` more documents are done: report progress, renew the lease when due."""
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        if time.monotonic() - self.renewed >= self.every:
+            self.renew()
+
+    def renew(self) -> None:
+        """Renew now; SharedStateError if the lease was lost meanwhile."""
+        if not self.lease.renew():
+            raise SharedStateError("the restore lost its lock (it ran longer than the lock's lifetime)")
+        self.renewed = time.monotonic()
 
 
 def restore_newest(

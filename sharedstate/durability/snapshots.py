@@ -9,16 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sharedstate._core import Call
 from sharedstate.durability import batch, state
-from sharedstate.durability.ahead import ahead
 from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, fsync_dir, read_header
+from sharedstate.durability.pipelined import pipelined
 from sharedstate.durability.retention import select_kept
 from sharedstate.errors import SharedStateError, SnapshotError
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
 
-BATCH = 500  # documents read per pipeline
+BATCH = 500  # documents read per call at most,
+BATCH_BYTES = 1 << 20  # about this many bytes of them once their size is known,
+FIRST_BATCH = 20  # and this many before
 TEMP_MAX_AGE = 600.0  # seconds without a write after which a temporary file is a crash's leftover
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -133,22 +136,30 @@ def take_snapshot(
     floor = state.get_floor(bulk)
     names = bulk.names()
     max_version = 0
+    written = 0  # bytes of JSON
     try:
         with SnapshotWriter(directory, bulk.namespace) as writer:
 
-            def read() -> Iterator[tuple[int, list[Record | None]]]:
-                for start in range(0, len(names), BATCH):
-                    call = batch.dump(bulk._core, names[start : start + BATCH])
-                    yield start, bulk._run_many([call], "read documents")[0]
+            def calls() -> Iterator[Call[list[Record | None]]]:
+                start = 0
+                while start < len(names):
+                    # about BATCH_BYTES of documents per call, judged by those written so far
+                    count = (
+                        max(1, min(BATCH, BATCH_BYTES * writer.count // written)) if written else FIRST_BATCH
+                    )
+                    yield batch.dump(bulk._core, names[start : start + count])
+                    start += count
 
-            for start, records in ahead(read()):  # the next batch is read from Redis meanwhile
+            done = 0
+            for records in pipelined(bulk, calls(), "read documents"):  # the next batch is read meanwhile
                 for record in records:
                     if record is None:
                         continue  # deleted since the names were listed
-                    writer.add(record)
+                    written += writer.add(record)
                     max_version = max(max_version, record.version)
+                done += len(records)
                 if progress is not None:
-                    progress(min(start + BATCH, len(names)), len(names))
+                    progress(done, len(names))
             path = writer.commit(epoch=epoch, max_version=max_version, floor=floor, feed_position=position)
     except OSError as exc:
         raise SnapshotError(directory, f"cannot write a snapshot: {exc.strerror or exc}") from exc

@@ -94,5 +94,5 @@ half-way blocks the automatic one that finishes it."""
 
 
 def restore_lease(store: SharedStore, ttl: float = RESTORE_LEASE_TTL) -> Lease:
-    """The lease a restore holds while it runs (renewed per batch)."""
+    """The lease a restore holds while it runs (renewed every third of its lifetime)."""
     return Lease(store.redis, store._core.keys.system("lock:restore"), ttl)

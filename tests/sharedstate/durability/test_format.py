@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sharedstate.durability import format as snapshot_format
 from sharedstate.durability.format import Record, SnapshotWriter, read_header, read_snapshot, verify
 from sharedstate.errors import SnapshotError
 from sharedstate.jsonio import dumps_tagged, loads_tagged
@@ -142,6 +143,18 @@ def test_a_record_json_never_writes_is_rejected_even_with_matching_checksums(
     _rewrite(path, [*lines[:-1], json.dumps(trailer).encode() + b"\n"])
     with pytest.raises(SnapshotError, match="record 1 is damaged"):
         verify(path)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_records_read_back_the_same_whatever_the_read_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    records = [*RECORDS[:2], Record("big", 1, 1.0, "bot", {"pad": "y" * 3000})]  # spans chunks
+    path = write(tmp_path, records)
+    monkeypatch.setattr(snapshot_format, "_READ_BYTES", chunk)
+    _, read = read_snapshot(path)
+    assert list(read) == records
+    assert verify(path).header.documents == 3
 
 
 def test_aborted_writer_leaves_nothing(tmp_path: Path) -> None:

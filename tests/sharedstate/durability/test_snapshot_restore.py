@@ -6,6 +6,7 @@ import errno
 import gzip
 import logging
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from sharedstate import SharedStore, VersionConflict
+from sharedstate.durability import restore as restore_module
 from sharedstate.durability import state
 from sharedstate.durability.format import verify
 from sharedstate.durability.restore import auto_restore, plan_restore, restore_newest, restore_snapshot
@@ -209,21 +211,18 @@ def test_an_interrupted_restore_is_finished_with_the_same_snapshot(
     fill(store, {f"d{i}": "new" for i in range(500)})
     take_snapshot(store, snapdir)  # newer, but the operator chose the old one
 
-    calls = 0
-    real_run_many = SharedStore._run_many
+    real_pipelined = restore_module.pipelined
 
-    def crash_after_first_batch(self: SharedStore, calls_: Any, action: str) -> Any:
-        nonlocal calls
-        if action == "restore documents":
-            calls += 1
-            if calls == 2:
-                raise KeyboardInterrupt  # killed half-way
-        return real_run_many(self, calls_, action)
+    def crash_after_first_batch(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        answers = real_pipelined(*args, **kwargs)
+        yield next(answers)
+        answers.close()
+        raise KeyboardInterrupt  # killed half-way
 
-    monkeypatch.setattr(SharedStore, "_run_many", crash_after_first_batch)
+    monkeypatch.setattr(restore_module, "pipelined", crash_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
         restore_snapshot(store, old)
-    monkeypatch.setattr(SharedStore, "_run_many", real_run_many)
+    monkeypatch.undo()
     assert state.get_marker(store) is None  # never marked complete half-way
     values = {store.load(f"d{i}") for i in range(500)}
     assert values == {"old", "new"}

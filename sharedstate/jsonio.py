@@ -8,11 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
 
-_TAG_MARK = '{"$'  # only a one-key object with a $-key (or a tag) prints this
+import orjson
+
+_TAG_MARK_BYTES = b'{"$'  # only a one-key object with a $-key (or a tag) prints this
+_UNREAD = object()
 
 
 def _sort_key(item: Any) -> tuple[int, Any]:
@@ -74,19 +78,31 @@ def _escape(value: Any) -> Any:
     return value
 
 
-# Built once: json.dumps with options builds an encoder per call, a third of a small dump.
+# The stdlib encoders, built once, for what orjson refuses (ints beyond 64 bits) and escaping.
 _TAGGED = json.JSONEncoder(
     default=_tagged_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
 )
 _ESCAPED = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def encode_tagged(value: Any) -> bytes:
+    """Lossless JSON of a store value (one line), as UTF-8.
+
+    orjson does the work (snapshots spend much of their time here); it refuses ints beyond
+    64 bits, which the stdlib encoder then handles. Both print the same JSON values.
+    """
+    try:
+        raw = orjson.dumps(value, default=_tagged_default)
+    except orjson.JSONEncodeError:
+        raw = _TAGGED.encode(value).encode()
+    if b"$" in raw and _TAG_MARK_BYTES in raw and _needs_escape(value):  # memchr first: faster
+        raw = _ESCAPED.encode(_escape(value)).encode()
+    return raw
+
+
 def dumps_tagged(value: Any) -> str:
-    """Lossless JSON text of a store value (one line)."""
-    text = _TAGGED.encode(value)
-    if _TAG_MARK in text and _needs_escape(value):
-        text = _ESCAPED.encode(_escape(value))
-    return text
+    """``encode_tagged`` as text."""
+    return encode_tagged(value).decode()
 
 
 def _needs_escape(value: Any) -> bool:
@@ -129,11 +145,19 @@ def _finite(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+# orjson reads ints beyond 64 bits as floats, silently: text with such a long run of digits
+# (maybe just inside a string) is left to the stdlib decoder, which keeps every int exact.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19  # a run of 19 digits once every digit reads 0 (faster than a regex)
 
 
 def loads_tagged(text: str | bytes) -> Any:
-    """Inverse of ``dumps_tagged``; ValueError on numbers it never writes (NaN, Infinity, 1e999)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    value = _DECODER.decode(text)
-    return _untag(value) if _TAG_MARK in text else value
+    """Inverse of ``encode_tagged``; ValueError on text it never writes (NaN, Infinity, 1e999)."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    value: Any = _UNREAD
+    if raw.translate(_DIGITS_AS_ZERO).find(_LONG_DIGITS) == -1:
+        with contextlib.suppress(orjson.JSONDecodeError):  # the stdlib decoder decides, and says why
+            value = orjson.loads(raw)
+    if value is _UNREAD:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    return _untag(value) if b"$" in raw and _TAG_MARK_BYTES in raw else value

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sharedstate.errors import SnapshotError
-from sharedstate.jsonio import dumps_tagged, loads_tagged
+from sharedstate.jsonio import encode_tagged, loads_tagged
 from sharedstate.keys import NAME_RE
 
 FORMAT = "sharedstate-snapshot"
@@ -101,11 +101,11 @@ class Record:
 
     def line(self) -> bytes:
         # what json.dumps of the dict would print, without building an encoder per record
-        return (
+        head = (
             f'{{"name":{_string(self.name)},"version":{int(self.version)},'
-            f'"updated_at":{float(self.updated_at)!r},"updated_by":{_string(self.updated_by)},'
-            f'"data":{dumps_tagged(self.data)}}}\n'
-        ).encode()
+            f'"updated_at":{float(self.updated_at)!r},"updated_by":{_string(self.updated_by)},"data":'
+        )
+        return head.encode() + encode_tagged(self.data) + b"}\n"
 
 
 def snapshot_name(namespace: str, created_at: float) -> str:

@@ -13,7 +13,7 @@ import pytest
 from sharedstate.durability import format as snapshot_format
 from sharedstate.durability.format import Record, SnapshotWriter, read_header, read_snapshot, verify
 from sharedstate.errors import SnapshotError
-from sharedstate.jsonio import dumps_tagged, loads_tagged
+from sharedstate.jsonio import dumps_tagged, encode_tagged, loads_tagged
 
 RECORDS = [
     Record("a", 3, 1712000000.5, "bot", {"x": 1, "s": {1, 2}}),
@@ -187,8 +187,14 @@ def test_commit_is_durable_and_atomic(tmp_path: Path, monkeypatch: pytest.Monkey
         {"s": {None, 1.5, "a", False}},
         {"": {"$frozenset": []}},
         2**100,
+        {"big": [2**64, 2**64 - 1, -(2**63), -(2**63) - 1, -(10**40)], "s": {2**70}},
+        {"id": "12345678901234567890123", "n": 1234567890123456789},  # long digits, in a string too
+        {"f": [0.1, -0.0, 1e16, 5e-324, 1.7976931348623157e308]},
+        {"text": 'é \u2028 \x00 "q" \\ {"$set": [1]}'},
     ],
 )
 def test_tagged_json_round_trips(value: object) -> None:
     assert loads_tagged(dumps_tagged(value)) == value
+    assert loads_tagged(encode_tagged(value)) == value
     assert type(loads_tagged(dumps_tagged(value))) is type(value)
+    assert repr(loads_tagged(dumps_tagged(value))) == repr(value)  # ints stay ints, -0.0 stays -0.0

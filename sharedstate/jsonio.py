@@ -151,11 +151,15 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19  # a run of 19 digits once every digit reads 0 (faster than a regex)
 
 
-def loads_tagged(text: str | bytes) -> Any:
-    """Inverse of ``encode_tagged``; ValueError on text it never writes (NaN, Infinity, 1e999)."""
+def loads_tagged(text: str | bytes, *, exact_ints: bool = True) -> Any:
+    """Inverse of ``encode_tagged``; ValueError on text it never writes (NaN, Infinity, 1e999).
+
+    ``exact_ints=False`` skips the look for long digit runs: ints beyond 64 bits may come back
+    as floats, which is enough to tell whether the text is valid.
+    """
     raw = text.encode("utf-8") if isinstance(text, str) else text
     value: Any = _UNREAD
-    if raw.translate(_DIGITS_AS_ZERO).find(_LONG_DIGITS) == -1:
+    if not exact_ints or raw.translate(_DIGITS_AS_ZERO).find(_LONG_DIGITS) == -1:
         with contextlib.suppress(orjson.JSONDecodeError):  # the stdlib decoder decides, and says why
             value = orjson.loads(raw)
     if value is _UNREAD:

@@ -134,16 +134,18 @@ class _Member:
         self.count = 0
 
     def add(self, line: bytes) -> None:
-        self.sha.update(line)
         self._buffer += line
         self.count += 1
         if len(self._buffer) >= _FLUSH_BYTES:
-            self._gzip.write(self._buffer)
-            self._buffer.clear()
+            self._flush()
 
-    def close(self) -> None:
+    def _flush(self) -> None:
+        self.sha.update(self._buffer)  # the same sum as line by line, in far fewer calls
         self._gzip.write(self._buffer)
         self._buffer.clear()
+
+    def close(self) -> None:
+        self._flush()
         self._gzip.close()
 
 
@@ -280,21 +282,24 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise SnapshotError(path, _why(exc)) from None
 
 
-def read_snapshot(path: Path) -> tuple[Header, Iterator[Record]]:
+def read_snapshot(path: Path, *, exact: bool = True) -> tuple[Header, Iterator[Record]]:
     """The header and an iterator of records that checks everything as it goes.
 
     The iterator raises SnapshotError on the first problem, at the latest after the last
     record (checksums, counts). Callers that must not act on a bad file verify it first.
+    ``exact=False`` is for checking only: ints beyond 64 bits in the data may read as floats.
     """
     lines = _lines(path)
     first = next(lines, None)
     if first is None:
         raise SnapshotError(path, "empty file")
     header = Header.parse(first, path)
-    return header, _records(path, header, first, lines)
+    return header, _records(path, header, first, lines, exact)
 
 
-def _records(path: Path, header: Header, head_line: bytes, lines: Iterator[bytes]) -> Iterator[Record]:
+def _records(
+    path: Path, header: Header, head_line: bytes, lines: Iterator[bytes], exact: bool
+) -> Iterator[Record]:
     sha = hashlib.sha256()
     count = 0
     previous = ""
@@ -309,7 +314,7 @@ def _records(path: Path, header: Header, head_line: bytes, lines: Iterator[bytes
             raise SnapshotError(path, "truncated (a record is cut off)")
         sha.update(line)
         count += 1
-        record = _parse_record(line, path, count)
+        record = _parse_record(line, path, count, exact)
         if record.name <= previous:
             raise SnapshotError(path, f"record {count} ({record.name!r}) is out of order or repeated")
         previous = record.name
@@ -335,9 +340,9 @@ def _parse_trailer(line: bytes, path: Path) -> dict[str, Any]:
     return trailer
 
 
-def _parse_record(line: bytes, path: Path, number: int) -> Record:
+def _parse_record(line: bytes, path: Path, number: int, exact: bool) -> Record:
     try:
-        fields = loads_tagged(line)
+        fields = loads_tagged(line, exact_ints=exact)
         record = Record(
             name=fields["name"],
             version=fields["version"],
@@ -366,7 +371,7 @@ class Verified:
 def verify(path: Path) -> Verified:
     """Check header, every record, counts and checksums; SnapshotError with the reason if not."""
     path = Path(path)
-    header, records = read_snapshot(path)
+    header, records = read_snapshot(path, exact=False)
     for _ in records:
         pass
     return Verified(path, header, path.stat().st_size)

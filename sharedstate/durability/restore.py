@@ -103,7 +103,7 @@ class RestoreReport:
 
 def _names_of(path: Path) -> tuple[Header, list[str]]:
     """Verify the whole file and return its header and document names."""
-    header, records = read_snapshot(path)
+    header, records = read_snapshot(path, exact=False)
     names = [record.name for record in records]
     return header, names
 

@@ -206,9 +206,11 @@ def test_auto_restore_with_only_bad_snapshots_starts_empty_and_says_so(
 def test_an_interrupted_restore_is_finished_with_the_same_snapshot(
     store: SharedStore, snapdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fill(store, {f"d{i}": "old" for i in range(500)})
+    fill(
+        store, {f"d{i}": "old" for i in range(1000)}
+    )  # five batches: one answered, two in flight at the kill
     old = take_snapshot(store, snapdir).path
-    fill(store, {f"d{i}": "new" for i in range(500)})
+    fill(store, {f"d{i}": "new" for i in range(1000)})
     take_snapshot(store, snapdir)  # newer, but the operator chose the old one
 
     real_pipelined = restore_module.pipelined
@@ -224,11 +226,11 @@ def test_an_interrupted_restore_is_finished_with_the_same_snapshot(
         restore_snapshot(store, old)
     monkeypatch.undo()
     assert state.get_marker(store) is None  # never marked complete half-way
-    values = {store.load(f"d{i}") for i in range(500)}
+    values = {store.load(f"d{i}") for i in range(1000)}
     assert values == {"old", "new"}
     report = auto_restore(store, snapdir)
     assert report is not None and report.snapshot == old.name
-    assert {store.load(f"d{i}") for i in range(500)} == {"old"}
+    assert {store.load(f"d{i}") for i in range(1000)} == {"old"}
     assert state.get_marker(store) is not None
 
 

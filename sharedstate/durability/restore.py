@@ -59,7 +59,8 @@ def plan_restore(
     ``only`` restores a subset (nothing else touched). Otherwise every snapshot document is
     written, and with ``delete_others`` documents absent from the snapshot are deleted.
     """
-    available = set(in_snapshot)
+    listed = list(dict.fromkeys(in_snapshot))  # a snapshot lists its names sorted: kept in order
+    available = set(listed)
     if only is not None:
         wanted = sorted(set(only))
         missing = [name for name in wanted if name not in available]
@@ -67,7 +68,9 @@ def plan_restore(
             raise InvalidDocument(f"not in snapshot {snapshot.name}: {', '.join(missing)}")
         return RestorePlan(snapshot, header, tuple(wanted), (), full=False)
     delete = sorted(set(in_store) - available) if delete_others else []
-    return RestorePlan(snapshot, header, tuple(sorted(available)), tuple(delete), full=True)
+    return RestorePlan(
+        snapshot, header, tuple(sorted(listed)), tuple(delete), full=True
+    )  # linear when sorted
 
 
 @dataclass(slots=True)

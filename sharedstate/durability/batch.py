@@ -99,7 +99,7 @@ def _restore(
             raise InvalidDocument(f"unexpected answer from the restore script ({len(raw)} items)")
         at = float(raw[0])
         return [
-            Written(int(raw[i]), at, raw[i + 1].decode(), int(raw[i + 2]) or None)
+            Written(int(raw[i]), at, raw[i + 1].decode(), int(raw[i + 2]))  # previous 0: absent
             for i in range(1, len(raw), 3)
         ]
 

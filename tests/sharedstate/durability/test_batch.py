@@ -92,10 +92,19 @@ def test_batch_restore_leaves_redis_as_the_write_script_would(real_redis: redis.
     assert len(expected["wide"]["data"]) == 1500
     assert [len(expected[name]["history"]) for name in ("existing", "deleted")] == [2, 2]
     assert expected["tombstones"] == {}
-    assert [w.previous for w in written] == [None, None, 2, None, None, 1, None]
+    assert [w.previous for w in written] == [0, 0, 2, 0, 0, 1, 0]
     assert two.get("fresh").data == RECORDS[3].data
     assert [change.omitted for change in two.history("huge")] == [True]
     assert two.history("fresh")[0].fields == RECORDS[3].data
+
+
+def test_a_restore_writes_documents_over_a_lowered_size_limit(real_redis: redis.Redis) -> None:
+    store = SharedStore(real_redis, "bot", "bot", max_document_bytes=100)
+    big = Record("big", 1, 0.0, "x", {"pad": "y" * 500})  # accepted once, under a larger limit
+    store._run_many([batch.restore(store._core, [big], "w")], "restore")
+    assert store.get("big").data == big.data
+    with pytest.raises(InvalidDocument, match="over the limit"):
+        store.put("big", big.data)  # ordinary writes still keep to the limit
 
 
 def test_batch_restore_of_nothing_writes_nothing(real_redis: redis.Redis) -> None:

@@ -51,6 +51,7 @@ class Call(Generic[T]):
 
     ``script`` is set for EVALSHA calls, re-sent with EVAL when the server lost its script
     cache. ``stale`` answers from the last known copy when Redis is unavailable (or re-raises).
+    ``alone``: never batched with other calls (a blocking read would hold them up).
     """
 
     command: tuple[Any, ...]
@@ -58,6 +59,7 @@ class Call(Generic[T]):
     action: str
     script: Script | None = None
     stale: Callable[[StoreUnavailable], T] | None = None
+    alone: bool = False
 
     def eval_command(self) -> tuple[Any, ...]:
         """The EVAL form of an EVALSHA command."""
@@ -598,6 +600,7 @@ class WatchState:
             ),
             self._take,
             "read the change feed",
+            alone=True,
         )
 
     def _take(self, raw: Any) -> list[Change]:

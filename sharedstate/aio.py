@@ -10,6 +10,7 @@ import redis.asyncio
 import redis.exceptions
 from redis.asyncio.retry import Retry
 
+from sharedstate._autopipe import AutoPipeline
 from sharedstate._core import Call, Core, WatchState
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
@@ -42,6 +43,7 @@ class AsyncSharedStore:
         prepare_client(redis_client)
         self._redis: redis.asyncio.Redis
         self._redis, self._owns_client = bounded_client(redis_client, timeout, Retry)
+        self._pipeline = AutoPipeline(self._redis)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
 
@@ -84,14 +86,19 @@ class AsyncSharedStore:
         try:
             with translate_errors(call.action):
                 try:
-                    raw = await self._redis.execute_command(*call.command)
+                    raw = await self._send(call, call.command)
                 except redis.exceptions.NoScriptError:
-                    raw = await self._redis.execute_command(*call.eval_command())
+                    raw = await self._send(call, call.eval_command())
         except StoreUnavailable as exc:
             if call.stale is None:
                 raise
             return call.stale(exc)
         return call.parse(raw)
+
+    async def _send(self, call: Call[Any], command: tuple[Any, ...]) -> Any:
+        if call.alone:
+            return await self._redis.execute_command(*command)
+        return await self._pipeline.execute(command)  # with the other calls of this loop turn
 
     async def _run_many(self, calls: Sequence[Call[T]], action: str, transaction: bool = False) -> list[T]:
         """Send ``calls`` in one pipeline (see SharedStore._run_many); ``transaction``: MULTI/EXEC."""

@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 
 from sharedstate._autopipe import AutoPipeline
 from sharedstate._core import Call, Core, WatchState
+from sharedstate._packing import with_hiredis_packing
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
@@ -62,6 +63,8 @@ class AsyncSharedStore:
         client = redis.asyncio.Redis.from_url(
             check_url(url), retry=Retry(backoff, retries), **client_options(timeout, client_name)
         )
+        pool = client.connection_pool  # ours: no connection made yet
+        pool.connection_class = with_hiredis_packing(pool.connection_class)
         store = cls(client, namespace, client_name, timeout=timeout, **options)
         store._owns_client = True
         return store

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.backoff import ExponentialWithJitterBackoff
 
+from sharedstate._packing import with_hiredis_packing
 from sharedstate.errors import ConfigurationError
 
 _CLIENT_NAME = re.compile(r"[!-~]{1,128}")  # what CLIENT SETNAME accepts: no spaces
@@ -113,6 +114,8 @@ def bounded_client(client: Any, timeout: float | None, retry_class: type[Any]) -
     backoff, count = retry_settings(timeout)
     kwargs.update(socket_timeout=per_try, socket_connect_timeout=per_try, retry=retry_class(backoff, count))
     own_pool = type(pool)(
-        connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs
+        connection_class=with_hiredis_packing(pool.connection_class),
+        max_connections=pool.max_connections,
+        **kwargs,
     )
     return type(client).from_pool(own_pool), True  # from_pool: closing the client closes its pool

@@ -68,9 +68,8 @@ def plan_restore(
             raise InvalidDocument(f"not in snapshot {snapshot.name}: {', '.join(missing)}")
         return RestorePlan(snapshot, header, tuple(wanted), (), full=False)
     delete = sorted(set(in_store) - available) if delete_others else []
-    return RestorePlan(
-        snapshot, header, tuple(sorted(listed)), tuple(delete), full=True
-    )  # linear when sorted
+    # sorted() of a sorted list is linear: no n log n sort of a set at 100k documents
+    return RestorePlan(snapshot, header, tuple(sorted(listed)), tuple(delete), full=True)
 
 
 @dataclass(slots=True)

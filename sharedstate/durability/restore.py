@@ -32,7 +32,7 @@ from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
 
-BATCH = 200  # documents written per pipeline
+BATCH = 200  # documents per call when a dry run compares, or a restore deletes
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +175,19 @@ def _batches(records: Iterable[Record], size: int) -> Iterable[list[Record]]:
 
 
 def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> None:
-    for chunk in _batches(_selected(plan), BATCH):
-        current = bulk._run_many(
-            [bulk._core.get(record.name, stale=False) for record in chunk], "read documents"
-        )
-        for record, doc in zip(chunk, current, strict=True):
+    chunks: deque[list[Record]] = deque()
+
+    def calls() -> Iterator[Call[list[Record | None]]]:
+        for chunk in _batches(_selected(plan), BATCH):
+            chunks.append(chunk)
+            yield batch.dump(bulk._core, [record.name for record in chunk])
+
+    for current in pipelined(bulk, calls(), "read documents"):  # as a snapshot reads them
+        for record, now in zip(chunks.popleft(), current, strict=True):
             report.restored.append(record.name)
-            if doc is None:
+            if now is None:
                 report.created.append(record.name)
-            elif dumps_tagged(doc.data) == dumps_tagged(record.data):
+            elif dumps_tagged(now.data) == dumps_tagged(record.data):
                 report.unchanged.append(record.name)
             else:
                 report.changed.append(record.name)

@@ -1,21 +1,37 @@
 # One image for the worker, the API and the example bot; each service picks its command.
-FROM python:3.11-slim
+# The base image is pinned to a patch release and Debian release; pin its digest too
+# (FROM python:3.11.14-slim-bookworm@sha256:...) where your registry policy asks for it.
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     SHAREDSTATE_DATA_DIR=/app/data
 
+# tini as PID 1: it reaps zombies and forwards SIGTERM to the service (PID 1 gets no default
+# signal handlers).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
-COPY pyproject.toml README.md ./
+
+# The dependency layer: rebuilt only when pyproject.toml changes, not on every code change.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# The code: one package, installed without touching the dependencies again.
+COPY README.md ./
 COPY sharedstate ./sharedstate
-COPY worker ./worker
-COPY api ./api
-COPY examples ./examples
-RUN pip install . \
+RUN pip install --no-deps . \
+ && rm -rf build sharedstate \
  && useradd --uid 10001 --create-home app \
  && mkdir -p /app/data/snapshots \
  && chown -R app /app/data
+# The example bot runs from /app (its jobs import from the working directory).
+COPY examples ./examples
 
 # Non-root. Railway mounts volumes owned by root: there set RAILWAY_RUN_UID=0 on the worker.
 USER app
@@ -25,4 +41,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SHAREDSTATE_API_PORT', os.environ.get('PORT', '8080')), timeout=3)"
 
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["sharedstate", "api", "--host", "0.0.0.0"]

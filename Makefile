@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-reliability test-browser lint typecheck bench redis-server chromium clean
+.PHONY: up test test-reliability test-browser test-packaging lint typecheck bench redis-server chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ up: $(VENV)/.embedded
 	$(BIN)/sharedstate up
 
 test: $(VENV)/.dev redis-server lint typecheck
-	$(BIN)/pytest -m "not reliability and not browser"
+	$(BIN)/pytest -m "not reliability and not browser and not packaging"
+
+# The wheel as users install it: a fresh venv without extras, run from a bot's own directory.
+test-packaging: $(VENV)/.dev redis-server
+	$(BIN)/pytest -m packaging tests/packaging
 
 # Faults injected into real Redis and real processes (~5 minutes); CI runs it with a time budget.
 test-reliability: $(VENV)/.dev redis-server

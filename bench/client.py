@@ -32,7 +32,7 @@ def _row(case: str, ours: Timing, name: str, baseline: Timing, target: float | N
 
 def _get(store: SharedStore, raw: redis.Redis, seconds: float) -> list[Row]:
     store.put("small", SMALL)
-    key = store._core.keys.data("small")
+    key = store.keys.data("small")
     ours = measure(lambda: store.get("small"), seconds)
     baseline = measure(lambda: raw.hgetall(key), seconds)
     return [_row("get small document", ours, "raw HGETALL", baseline, 0.8)]

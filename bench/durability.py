@@ -30,10 +30,7 @@ def _document(i: int) -> dict[str, object]:
 
 def _fill(store: SharedStore, count: int) -> None:
     for start in range(0, count, 1000):
-        calls = [
-            store._core.put(f"doc{i:07d}", _document(i), None) for i in range(start, min(count, start + 1000))
-        ]
-        store._run_many(calls, "fill")
+        store.put_all({f"doc{i:07d}": _document(i) for i in range(start, min(count, start + 1000))})
 
 
 def _bgsave(client: redis.Redis) -> float:

@@ -4,7 +4,8 @@
     railway config apply --file railway/railway.py
 
 Set the shared variable SHAREDSTATE_API_TOKENS (e.g. ``admin:<random token>``) first, and
-SHAREDSTATE_GITHUB_REPO to your repository. setup.sh sets what the SDK does not cover.
+SHAREDSTATE_GITHUB_REPO to your repository. setup.sh sets what the SDK does not cover,
+including Redis's persistence settings.
 """
 
 from __future__ import annotations
@@ -17,17 +18,14 @@ from railway_sdk import Project, define_railway, github, project, redis, service
 REPO = os.environ.get("SHAREDSTATE_GITHUB_REPO", "your-org/your-bot")
 NAMESPACE = os.environ.get("SHAREDSTATE_NAMESPACE", "default")
 
-# Railway's Redis template saves an RDB every 60 s with AOF off; a system of record wants AOF.
-REDIS_START = (
-    '/bin/sh -c "rm -rf $RAILWAY_VOLUME_MOUNT_PATH/lost+found/ && exec docker-entrypoint.sh redis-server '
-    "--requirepass $REDIS_PASSWORD --dir $RAILWAY_VOLUME_MOUNT_PATH --save 60 1 "
-    '--appendonly yes --appendfsync everysec --maxmemory-policy noeviction"'
-)
+# Redis runs Railway's own image as deployed: no start command of ours (it need not have the
+# official image's entrypoint or data path). AOF and noeviction are set on the running
+# server (setup.sh, CONFIG SET) and checked by `sharedstate doctor` and /v1/health.
 
 
 @define_railway
 def main(ctx: Any = None) -> Project:
-    store = redis("Redis").with_fields(deploy={"startCommand": REDIS_START})
+    store = redis("Redis")
     common = {
         "REDIS_URL": store.env.REDIS_URL,  # private URL: ${{Redis.REDIS_URL}}
         "SHAREDSTATE_NAMESPACE": NAMESPACE,

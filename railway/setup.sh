@@ -4,12 +4,17 @@
 # Run from a linked project: railway link, then bash railway/setup.sh
 set -euo pipefail
 
-redis_start='/bin/sh -c "rm -rf $RAILWAY_VOLUME_MOUNT_PATH/lost+found/ && exec docker-entrypoint.sh redis-server --requirepass $REDIS_PASSWORD --dir $RAILWAY_VOLUME_MOUNT_PATH --save 60 1 --appendonly yes --appendfsync everysec --maxmemory-policy noeviction"'
-
 edit() { railway environment edit --service-config "$@"; }
 
-# Redis: AOF every second and no eviction (Railway's template has AOF off).
-edit Redis deploy.startCommand "$redis_start"
+# Redis: AOF every second and no eviction (Railway's template has AOF off). Told to the
+# running server, whatever its image's entrypoint; `sharedstate doctor` checks the result.
+redis_url="$(railway variables --service Redis --kv | grep '^REDIS_PUBLIC_URL=' | cut -d= -f2-)"
+for setting in "appendonly yes" "appendfsync everysec" "maxmemory-policy noeviction"; do
+  # shellcheck disable=SC2086 # the setting is two words on purpose
+  redis-cli -u "$redis_url" CONFIG SET $setting
+done
+redis-cli -u "$redis_url" CONFIG REWRITE \
+  || echo "Redis has no config file to keep these in: run this script again after Redis restarts (sharedstate doctor warns)"
 
 # worker: the service with the volume; restart always; time for its final snapshot.
 edit worker deploy.startCommand "sharedstate worker"

@@ -17,7 +17,7 @@ from sharedstate.errors import (
     VersionConflict,
 )
 from sharedstate.mapping import AsyncStoreMapping, StoreMapping
-from sharedstate.models import Change, Document, DocumentInfo
+from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.store import SharedStore
 
 __version__ = "0.1.0"
@@ -38,5 +38,6 @@ __all__ = [
     "StoreMapping",
     "StoreUnavailable",
     "VersionConflict",
+    "Written",
     "__version__",
 ]

@@ -34,7 +34,7 @@ from sharedstate.keys import (
     validate_name,
     validate_namespace,
 )
-from sharedstate.models import Change, Document, DocumentInfo
+from sharedstate.models import Change, Document, DocumentInfo, Written
 
 T = TypeVar("T")
 log = logging.getLogger("sharedstate")
@@ -75,17 +75,6 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """The outcome of a write script: new version, server time, feed id."""
-
-    version: int
-    time: float
-    feed_id: str
-    previous: int | None  # the version written over; None when unknown (a re-sent write)
-    applied: bool = True  # False when there was nothing to delete
 
 
 def _text(value: bytes | str) -> str:
@@ -433,6 +422,18 @@ class Core:
         return self._write(
             op, name, expected, encoded.blob, args, done, encoded.kind, writer, op != "restore"
         )
+
+    def put_all(self, documents: Mapping[str, Any]) -> list[Call[Written]]:
+        """The puts of every document, all checked first: InvalidDocument names every problem."""
+        calls, problems = [], []
+        for name, data in documents.items():
+            try:
+                calls.append(self.put(name, data, None))
+            except InvalidDocument as exc:
+                problems.append(str(exc))
+        if problems:
+            raise InvalidDocument("; ".join(problems))
+        return calls
 
     def updated(self, name: str, data: Any, expected: int) -> Call[Document]:
         """The put of update(): answers the new Document."""

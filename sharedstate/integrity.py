@@ -31,7 +31,7 @@ class Problem:
 
 
 def _scan_names(store: SharedStore, kind: str) -> set[str]:
-    keys = store._core.keys
+    keys = store.keys
     prefix = f"{keys.base}{kind}:"
     with translate_errors("scan the namespace's keys"):
         found = store.redis.scan_iter(match=f"{prefix}*", count=1000)
@@ -39,7 +39,7 @@ def _scan_names(store: SharedStore, kind: str) -> set[str]:
 
 
 def _raw_document(store: SharedStore, name: str) -> Call[list[Any]]:
-    keys = store._core.keys
+    keys = store.keys
     return Call(
         ("EVALSHA", READ.sha, 2, keys.data(name), keys.meta(name), "doc"),
         lambda raw: list(raw),

@@ -131,9 +131,59 @@ class Keys:
         """Set by the durability side once the namespace is accounted for; gone when Redis lost data."""
         return f"{self.base}marker"
 
-    def system(self, what: str) -> str:
-        """Internal records of the worker and API (catalogue, job runs, locks): never documents."""
+    # Internal records under ``sys:``, never documents. Each has one module that reads and
+    # writes it: ``durability/state.py`` (the durability side's), ``worker/records.py``
+    # (the worker's, which the API reads).
+
+    def _system(self, what: str) -> str:
         return f"{self.base}sys:{what}"
+
+    @property
+    def catalogue(self) -> str:
+        """JSON list of the snapshots the worker can restore, published by the worker."""
+        return self._system("catalogue")
+
+    @property
+    def last_snapshot(self) -> str:
+        """JSON of the last snapshot taken (id, feed position, epoch): lets an unchanged one be skipped."""
+        return self._system("snapshot")
+
+    @property
+    def restore_intent(self) -> str:
+        """JSON of the restore in progress (snapshot id), so an interrupted one is finished alike."""
+        return self._system("restore")
+
+    @property
+    def restore_lock(self) -> str:
+        """The lease a restore holds while it writes."""
+        return self._system("lock:restore")
+
+    def job_lock(self, job: str) -> str:
+        """The lease a run of the worker's job ``job`` holds, so two runs never overlap."""
+        return self._system(f"lock:job:{job}")
+
+    @property
+    def workers(self) -> str:
+        """Hash worker id -> JSON heartbeat of each running worker service."""
+        return self._system("workers")
+
+    @property
+    def schedule(self) -> str:
+        """JSON list of the worker's periodic jobs, published with each heartbeat."""
+        return self._system("schedule")
+
+    def runs(self, job: str) -> str:
+        """Capped list of the last runs of ``job``, newest first (JSON each)."""
+        return self._system(f"runs:{job}")
+
+    def checked(self, job: str) -> str:
+        """JSON of the last run of ``job`` that had nothing to do (kept out of ``runs``), with a TTL."""
+        return self._system(f"checked:{job}")
+
+    @property
+    def integrity(self) -> str:
+        """JSON of the last integrity check's findings."""
+        return self._system("integrity")
 
     def name_of_data_key(self, key: str) -> str:
         """The document name of a data key (inverse of ``data``)."""

@@ -59,3 +59,14 @@ class DocumentInfo:
     def __post_init__(self) -> None:
         kinds = {"o": "object", "v": "value"}
         object.__setattr__(self, "kind", kinds.get(self.kind, self.kind))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one write did: the new version, the server's time, the change feed id."""
+
+    version: int
+    time: float
+    feed_id: str
+    previous: int | None  # the version written over (0: none); None when unknown (a re-sent write)
+    applied: bool = True  # False when there was nothing to delete

@@ -47,11 +47,16 @@ def watch_block(client: Any) -> float:
     return WATCH_BLOCK_MAX if socket_timeout is None else min(WATCH_BLOCK_MAX, socket_timeout / 2)
 
 
-def settings_options(overrides: dict[str, Any]) -> tuple[str, str, str | None, float, dict[str, Any]]:
-    """(url, namespace, client_name, timeout, store options) from the environment and overrides."""
+def split_overrides(overrides: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    """``from_env``'s keywords: settings from the environment with the overrides that are
+    settings on top, and the rest (store options)."""
     settings = Settings.load(**{k: v for k, v in overrides.items() if k in Settings.model_fields})
-    extra = {k: v for k, v in overrides.items() if k not in Settings.model_fields}
-    options = {
+    return settings, {k: v for k, v in overrides.items() if k not in Settings.model_fields}
+
+
+def settings_options(settings: Settings, extra: dict[str, Any]) -> dict[str, Any]:
+    """The store options ``settings`` describe, with ``extra`` (explicit options) on top."""
+    return {
         "max_document_bytes": settings.max_document_bytes,
         "stale_reads": settings.stale_reads,
         "feed_maxlen": settings.feed_maxlen,
@@ -59,4 +64,3 @@ def settings_options(overrides: dict[str, Any]) -> tuple[str, str, str | None, f
         "payload_limit": settings.payload_limit,
         **StoreOptions.check(extra),
     }
-    return settings.require_redis_url(), settings.namespace, settings.client_name, settings.timeout, options

@@ -10,12 +10,13 @@ import redis
 import redis.exceptions
 from redis.retry import Retry
 
-from sharedstate._core import Call, Core, WatchState
+from sharedstate._core import Call, Core, Unchanged, WatchState
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES
-from sharedstate.models import Change, Document, DocumentInfo
-from sharedstate.options import StoreOptions, prepare_client, settings_options, watch_block
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
+from sharedstate.models import Change, Document, DocumentInfo, Written
+from sharedstate.options import StoreOptions, prepare_client, settings_options, split_overrides, watch_block
+from sharedstate.settings import Settings
 
 if TYPE_CHECKING:
     from sharedstate.mapping import StoreMapping
@@ -70,15 +71,32 @@ class SharedStore:
         return store
 
     @classmethod
+    def from_settings(cls, settings: Settings, client_name: str | None = None, **options: Any) -> SharedStore:
+        """The store ``settings`` describe (URL, namespace, timeout, limits); ``client_name`` names
+        this process unless the settings do (``SHAREDSTATE_CLIENT_NAME``); ``options`` win."""
+        return cls.from_url(
+            settings.require_redis_url(),
+            settings.namespace,
+            settings.client_name or client_name,
+            timeout=settings.timeout,
+            **settings_options(settings, options),
+        )
+
+    @classmethod
     def from_env(cls, **overrides: Any) -> SharedStore:
         """Build a store from ``SHAREDSTATE_*`` settings (see ``sharedstate.settings``)."""
-        url, namespace, client_name, timeout, options = settings_options(overrides)
-        return cls.from_url(url, namespace, client_name, timeout=timeout, **options)
+        settings, options = split_overrides(overrides)
+        return cls.from_settings(settings, **options)
 
     @property
     def namespace(self) -> str:
         """The namespace this store reads and writes."""
         return self._core.namespace
+
+    @property
+    def keys(self) -> Keys:
+        """The Redis keys of this store's namespace."""
+        return self._core.keys
 
     @property
     def redis(self) -> redis.Redis:
@@ -98,13 +116,13 @@ class SharedStore:
             return call.stale(exc)
         return call.parse(raw)
 
-    def _run_many(self, calls: Sequence[Call[T]], action: str) -> list[T]:
-        """Send ``calls`` in one pipeline (not a transaction: each call is atomic on its own)."""
+    def _run_many(self, calls: Sequence[Call[T]], action: str, transaction: bool = False) -> list[T]:
+        """Send ``calls`` in one pipeline (each call atomic on its own; ``transaction``: MULTI/EXEC)."""
         if not calls:
             return []
         with translate_errors(action):
             for attempt in (1, 2):
-                pipe = self._redis.pipeline(transaction=False)
+                pipe = self._redis.pipeline(transaction=transaction)
                 for call in calls:
                     pipe.execute_command(*call.command)
                 try:
@@ -157,6 +175,20 @@ class SharedStore:
         """The last ``limit`` changes of ``name``, newest first, deletes included."""
         return self._run(self._core.history(name, limit))
 
+    def get_many(self, names: Sequence[str]) -> list[Document | None]:
+        """The documents ``names`` as of now (None for an absent one), in one pipeline; never
+        stale copies."""
+        calls = [self._core.get(name, stale=False) for name in names]
+        return self._run_many(calls, f"read {len(calls)} documents")
+
+    def get_if_changed(self, name: str, version: int) -> Document | None:
+        """``name`` unless it is still at ``version``: then None, and no data is sent. For a
+        copy kept by the caller; DocumentNotFound if absent."""
+        found = self._run(self._core.get_unless(name, version))
+        if found is None:
+            raise DocumentNotFound(name)
+        return None if isinstance(found, Unchanged) else found
+
     # -- writes --------------------------------------------------------------------------
 
     def put(self, name: str, data: Any, expected_version: int | None = None) -> int:
@@ -166,6 +198,17 @@ class SharedStore:
         VersionConflict.
         """
         return self._run(self._core.put(name, data, expected_version)).version
+
+    def replace(self, name: str, data: Any, expected_version: int | None = None) -> Written:
+        """``put``, answering what the write did: ``.version``, ``.previous`` (the version it
+        replaced, 0 if none), ``.time`` and ``.feed_id``."""
+        return self._run(self._core.put(name, data, expected_version))
+
+    def put_all(self, documents: Mapping[str, Any]) -> dict[str, int]:
+        """Replace every document of ``documents`` in one MULTI/EXEC: all or nothing. All are
+        checked first (InvalidDocument names every problem; nothing is written). New versions."""
+        results = self._run_many(self._core.put_all(documents), "write documents", transaction=True)
+        return {name: written.version for name, written in zip(documents, results, strict=True)}
 
     def merge(self, name: str, fields: Mapping[str, Any], expected_version: int | None = None) -> int:
         """Set several top-level fields in one atomic step (creating the document if absent)."""

@@ -40,7 +40,7 @@ async def run(interval: float = 2.0) -> None:
 
 
 if __name__ == "__main__":
-    from worker.process import supervised_child
+    from sharedstate.worker.process import supervised_child
 
     supervised_child()  # started by `sharedstate up --demo`: stop with it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bot: %(message)s")

@@ -25,17 +25,7 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def open_store(args: argparse.Namespace, client_name: str = "cli") -> SharedStore:
     """The store the settings describe."""
-    config = settings(args)
-    return SharedStore.from_url(
-        config.require_redis_url(),
-        config.namespace,
-        config.client_name or client_name,
-        timeout=config.timeout,
-        max_document_bytes=config.max_document_bytes,
-        feed_maxlen=config.feed_maxlen,
-        history_limit=config.history_limit,
-        payload_limit=config.payload_limit,
-    )
+    return SharedStore.from_settings(settings(args), client_name=client_name)
 
 
 @contextmanager

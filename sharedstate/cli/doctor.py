@@ -26,9 +26,9 @@ from sharedstate.errors import ConfigurationError
 from sharedstate.keys import Keys
 from sharedstate.persistence import assess
 from sharedstate.settings import Settings
+from sharedstate.worker.records import heartbeats_of
 
 LOW_DISK_BYTES = 100 * 1024 * 1024
-HEARTBEAT_STALE = 30.0
 
 
 @dataclass
@@ -82,8 +82,7 @@ def _redis_checks(config: Settings) -> list[Check]:
             Check("redis eviction", "FAIL" if found.degraded else "OK", f"maxmemory-policy {policy}")
         )
         keys = Keys(config.namespace)
-        beats = [json.loads(raw) for raw in client.hgetall(keys.system("workers")).values()]
-        alive = [b for b in beats if time.time() - b.get("heartbeat_at", 0) <= HEARTBEAT_STALE]
+        alive = [beat for beat in heartbeats_of(client, keys) if beat["alive"]]
         heartbeat = (
             f"{len(alive)} worker(s) alive" if alive else "none in 30 s: is `sharedstate worker` running?"
         )
@@ -123,7 +122,7 @@ def _disk_checks(config: Settings) -> list[Check]:
 
 
 def _api_checks(config: Settings) -> list[Check]:
-    from api.server import is_loopback
+    from sharedstate.api.server import is_loopback
 
     tokens = config.tokens()
     if tokens:

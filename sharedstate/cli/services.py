@@ -24,8 +24,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def api(args: argparse.Namespace) -> int:
-    from api.server import serve
-    from worker.process import supervised_child
+    from sharedstate.api.server import serve
+    from sharedstate.worker.process import supervised_child
 
     supervised_child()  # started by `sharedstate up`: stop with it
     config = settings(args)
@@ -35,8 +35,8 @@ def api(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from worker.process import supervised_child
-    from worker.supervisor import run
+    from sharedstate.worker.process import supervised_child
+    from sharedstate.worker.supervisor import run
 
     supervised_child()  # started by `sharedstate up`: stop with it
     return run(settings(args))

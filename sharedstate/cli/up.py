@@ -18,16 +18,16 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.error import URLError
+from urllib.request import urlopen
 
 from sharedstate.cli.context import err, out, settings
 from sharedstate.connection import mask_url
 from sharedstate.errors import ConfigurationError
 from sharedstate.redis_server import RedisProcess
 from sharedstate.settings import Settings
-from worker.process import SUPERVISOR_PID
-from worker.supervisor import RESTART_MAX_BACKOFF, Child
+from sharedstate.worker.process import SUPERVISOR_PID, python_module
+from sharedstate.worker.supervisor import RESTART_MAX_BACKOFF, Child
 
 log = logging.getLogger("sharedstate.up")
 READY_TIMEOUT = 60.0
@@ -99,9 +99,10 @@ class Up:
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.stopping.is_set() and time.monotonic() < deadline:
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return True
-            except httpx.TransportError:
+                with urlopen(url, timeout=1) as answer:  # the stdlib: `up` must run without extras
+                    if answer.status == 200:
+                        return True
+            except (URLError, OSError):
                 pass
             self.stopping.wait(0.2)
         return False
@@ -112,10 +113,9 @@ class Up:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             env = self._environment(self._redis_url())
-            program = [sys.executable, "-m", "sharedstate"]
             self.children = [
-                Child("worker", [*program, "worker"]),
-                Child("api", [*program, "api", "--port", str(self.port)]),
+                Child("worker", python_module("sharedstate", "worker")),
+                Child("api", python_module("sharedstate", "api", "--port", str(self.port))),
             ]
             if self.demo:
                 self.children.append(Child("bot", [sys.executable, "-m", "examples.bot"]))

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sharedstate import codec
-from sharedstate._core import Call, Core, Written
+from sharedstate._core import Call, Core
 from sharedstate._scripts import DUMP, RESTORE
 from sharedstate.durability.format import Record
 from sharedstate.errors import InvalidDocument
+from sharedstate.models import Written
 
 MAX_DOCUMENTS = 1000  # per call: restore.lua unpacks the batch's names in one go
 DOCUMENTS = 200  # documents per call, and

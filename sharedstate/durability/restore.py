@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sharedstate._core import Call, Written
+from sharedstate._core import Call
 from sharedstate.durability import batch, state
 from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.pipelined import pipelined
@@ -28,6 +28,7 @@ from sharedstate.durability.snapshots import Progress, list_snapshots, publish_c
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
 from sharedstate.lease import Lease
+from sharedstate.models import Written
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
@@ -201,9 +202,8 @@ def _execute(
     if lease.acquire() is None:
         raise SharedStateError(f"another restore of namespace {bulk.namespace!r} is running")
     try:
-        state.set_json(
+        state.set_restore_intent(
             bulk,
-            state.RESTORE,
             {
                 "snapshot": plan.snapshot.name,
                 "only": None if plan.full else list(plan.restore),
@@ -239,7 +239,7 @@ def _execute(
         holding.renew()  # still ours: no other restore took over while this one was paused
         if plan.full:
             state.set_marker(bulk)
-        state.delete_json(bulk, state.RESTORE)
+        state.clear_restore_intent(bulk)
     finally:
         lease.release()
 
@@ -344,7 +344,7 @@ def auto_restore(
     bulk = store.bulk()
     if state.restore_lease(bulk).held_by_anyone():
         return None  # a restore is running right now
-    intent = state.get_json(bulk, state.RESTORE)
+    intent = state.restore_intent(bulk)
     if intent is None and state.get_marker(bulk) is not None:
         return None
     only = intent.get("only") if intent else None
@@ -372,11 +372,11 @@ def auto_restore(
             directory,
         )
         state.set_marker(bulk)
-        state.delete_json(bulk, state.RESTORE)
+        state.clear_restore_intent(bulk)
         return None
     if report is None:
         state.set_marker(bulk)  # nothing to restore: a new namespace
-        state.delete_json(bulk, state.RESTORE)
+        state.clear_restore_intent(bulk)
         return None
     log.critical(
         "AUTO-RESTORE: Redis had lost namespace %r; restored %d documents from snapshot %s "

@@ -211,7 +211,7 @@ def apply_retention(
 
 def read_catalogue(store: SharedStore) -> dict[str, Any]:
     """The published catalogue: ``{"updated_at": ..., "snapshots": [...]}`` (empty before any)."""
-    return state.get_json(store, state.CATALOGUE) or {"updated_at": None, "snapshots": []}
+    return state.catalogue(store)
 
 
 def publish_catalogue(
@@ -242,5 +242,5 @@ def publish_catalogue(
         elif before is not None and before["size"] == entry.size and before["status"] != "unverified":
             row.update({key: before[key] for key in ("status", "error") if key in before})
         rows.append(row)
-    state.set_json(store, state.CATALOGUE, {"updated_at": time.time(), "snapshots": rows})
+    state.set_catalogue(store, {"updated_at": time.time(), "snapshots": rows})
     return rows

@@ -13,8 +13,8 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from api.main import create_app
 from sharedstate import SharedStore
+from sharedstate.api.main import create_app
 from sharedstate.redis_server import RedisProcess
 from sharedstate.settings import Settings
 from tests.sharedstate.facade import LoopThread

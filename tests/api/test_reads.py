@@ -4,38 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
 import redis
 
-from api.reads import DocumentReads, render_document
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound, InvalidDocument, StoreUnavailable
 from sharedstate._core import Call
+from sharedstate.api.reads import DocumentReads, render_document
 from sharedstate.redis_server import RedisProcess, free_port
 
 T = TypeVar("T")
 
 
 class CountingStore(AsyncSharedStore):
-    """Records how the reads reach Redis: one entry per round trip, with its number of calls."""
+    """Records how the reads reach Redis: one entry per round trip, with its number of commands."""
 
     trips: list[int]
 
-    async def _run(self, call: Call[T]) -> T:
-        self.trips.append(1)
-        return await super()._run(call)
+    def count_round_trips(self) -> None:
+        client = self.redis
+        execute_command, pipeline = client.execute_command, client.pipeline
 
-    async def _run_many(self, calls: Sequence[Call[T]], action: str, transaction: bool = False) -> list[T]:
-        self.trips.append(len(calls))
-        return await super()._run_many(calls, action, transaction)
+        async def one(*args: Any, **options: Any) -> Any:
+            self.trips.append(1)
+            return await execute_command(*args, **options)
+
+        def many(*args: Any, **options: Any) -> Any:
+            pipe = pipeline(*args, **options)
+            execute = pipe.execute
+
+            async def sent(*a: Any, **k: Any) -> Any:
+                self.trips.append(len(pipe.command_stack))
+                return await execute(*a, **k)
+
+            pipe.execute = sent  # type: ignore[method-assign]
+            return pipe
+
+        client.execute_command = one  # type: ignore[method-assign]
+        client.pipeline = many  # type: ignore[method-assign]
 
 
 def run(url: str, body: Callable[[CountingStore], Coroutine[Any, Any, T]]) -> T:
     async def main() -> T:
         store = CountingStore.from_url(url, "ns", "api", timeout=2.0)
         store.trips = []
+        store.count_round_trips()
         try:
             return await body(store)
         finally:
@@ -56,6 +71,7 @@ def test_concurrent_reads_go_to_redis_in_one_pipeline_and_same_names_share_a_rea
     async def body(store: CountingStore) -> tuple[list[tuple[int, bytes]], list[int]]:
         for i in range(10):
             await store.put(f"doc{i}", {"i": i})
+        await store.get("doc0")  # the read script is loaded (a first use costs a NOSCRIPT re-send)
         store.trips.clear()
         reads = DocumentReads(store)
         results = await asyncio.gather(*(reads.get(f"doc{i % 10}") for i in range(30)))

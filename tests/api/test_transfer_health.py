@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from api.main import create_app
 from sharedstate import SharedStore
+from sharedstate.api.main import create_app
 from sharedstate.redis_server import RedisProcess
 from tests.api.conftest import ADMIN, WRITE, Api, settings_for
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api.main import create_app
+from sharedstate.api.main import create_app
 from tests.api.conftest import ADMIN, Api, settings_for
 from tests.deployments import Deployment, wait_for
 

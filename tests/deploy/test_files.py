@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +76,9 @@ def test_railway_iac_compiles_with_railway_sdk() -> None:
     assert set(resources) == {"Redis", "worker", "api", "bot"}
     redis = resources["Redis"]
     assert redis["engine"] == "redis" and redis["output"] == "REDIS_URL"
-    assert "--appendonly yes" in redis["deploy"]["startCommand"]
-    assert "--maxmemory-policy noeviction" in redis["deploy"]["startCommand"]
+    # Railway deploys its own Redis image: no start command that assumes another image's entrypoint.
+    assert "startCommand" not in redis.get("deploy", {})
+    assert "docker-entrypoint" not in (ROOT / "railway" / "railway.py").read_text()
     reference = {"type": "reference", "resource": "database.Redis", "output": "REDIS_URL"}
     for name in ("worker", "api", "bot"):
         service = resources[name]
@@ -94,6 +99,11 @@ def test_railway_setup_script_uses_the_documented_command() -> None:
     for setting in ("deploy.startCommand", "deploy.healthcheckPath", "deploy.restartPolicyType"):
         assert setting in script
     assert "RAILWAY_DEPLOYMENT_DRAINING_SECONDS=30" in script
+    # Redis's persistence is told to the running server, not baked into a start command.
+    assert "docker-entrypoint" not in script and "edit Redis" not in script
+    for setting in ("appendonly yes", "appendfsync everysec", "maxmemory-policy noeviction"):
+        assert f'"{setting}"' in script
+    assert "CONFIG SET $setting" in script and "CONFIG REWRITE" in script
     assert "railway.toml" not in script and not (ROOT / "railway.toml").exists()
     assert not (ROOT / "railway.json").exists()
 
@@ -104,6 +114,8 @@ def test_render_blueprint() -> None:
     keyvalue = services["sharedstate-redis"]
     assert keyvalue["type"] == "keyvalue" and keyvalue["maxmemoryPolicy"] == "noeviction"
     assert keyvalue["ipAllowList"] == []
+    assert keyvalue["persistence"] == "journal_and_snapshot"  # a system of record journals
+    assert keyvalue["plan"] != "free"  # the free plan does not persist at all
     worker = services["sharedstate-worker"]
     assert worker["type"] == "worker" and worker["disk"]["mountPath"] == "/app/data"
     assert worker["maxShutdownDelaySeconds"] >= 30
@@ -124,12 +136,49 @@ def test_render_blueprint() -> None:
     [group] = blueprint["envVarGroups"]
     secrets = {var["key"]: var for var in group["envVars"]}
     assert secrets["SHAREDSTATE_API_ADMIN_TOKEN"]["generateValue"] is True
+    # A dashboard prompt works only in a service's own envVars: never in a group.
+    assert not any("sync" in var for var in group["envVars"])
+    api_vars = {var.get("key"): var for var in services["sharedstate-api"]["envVars"]}
+    assert api_vars["SHAREDSTATE_API_TOKENS"]["sync"] is False
 
 
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in text
+    lines = [line.strip() for line in text.splitlines()]
+    base = next(line for line in lines if line.startswith("FROM "))
+    assert re.fullmatch(r"FROM python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base  # pinned
     assert "USER app" in text and "HEALTHCHECK" in text and "/healthz" in text
-    for package in ("sharedstate", "worker", "api", "examples"):
-        assert f"COPY {package} ./{package}" in text
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in text and "install -y --no-install-recommends tini" in text
+    # The dependency layer comes before the code, so a code change does not reinstall it.
+    copy_project = lines.index("COPY pyproject.toml ./")
+    install_deps = next(i for i, line in enumerate(lines) if "pip install -r" in line)
+    copy_code = lines.index("COPY sharedstate ./sharedstate")
+    assert copy_project < install_deps < copy_code
+    assert "pip install --no-deps ." in text
+    copies = [line.split()[1] for line in lines if line.startswith("COPY ")]
+    assert not {"worker", "api"} & set(copies)  # one import package
     assert "/app/data" in text
+
+
+def test_compose_leaves_commands_that_start_nothing_working() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ":?" not in text  # ${VAR:?} fails `docker compose config`, `ps` and `down` when unset
+    services = compose()["services"]
+    assert all(service.get("init") is True for service in services.values())
+
+
+def test_compose_config_without_secrets() -> None:
+    """`docker compose config` with no secret set, where the compose plugin is installed."""
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
+        pytest.skip("docker compose is not installed here; the file checks above still ran")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDSTATE_")}
+    done = subprocess.run(
+        [docker, "compose", "config", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from api.main import create_app
+from sharedstate.api.main import create_app
 from sharedstate.durability.format import verify
 from sharedstate.redis_server import RedisProcess
 from tests.api.conftest import READ, Api, settings_for

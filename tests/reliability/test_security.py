@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.main import create_app
 from sharedstate import SharedStateError, SharedStore
+from sharedstate.api.main import create_app
 from sharedstate.cli import main
 from sharedstate.redis_server import RedisProcess, find_redis_server, free_port
 from sharedstate.settings import Settings

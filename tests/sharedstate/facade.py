@@ -53,6 +53,10 @@ class SyncFacade:
         return self.astore.namespace
 
     @property
+    def keys(self) -> Any:
+        return self.astore.keys
+
+    @property
     def _core(self) -> Any:
         return self.astore._core
 

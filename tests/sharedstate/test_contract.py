@@ -1,5 +1,6 @@
-"""The public contract of DESIGN.md ("Public Python API" and "Semantics that tests hold the code
-to"), on fakeredis and real Redis, sync and async."""
+"""The public contract ("Public Python API" and "Semantics that tests hold the code to" of the
+project's DESIGN.md, summarised for contributors in docs/design.md), on fakeredis and real
+Redis, sync and async."""
 
 from __future__ import annotations
 

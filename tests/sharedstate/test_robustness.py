@@ -69,6 +69,7 @@ def test_public_surface() -> None:
         "StoreMapping",
         "StoreUnavailable",
         "VersionConflict",
+        "Written",
         "__version__",
     }
     for name in sharedstate.__all__:

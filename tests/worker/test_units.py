@@ -14,13 +14,14 @@ from rq.cron import CronJob
 
 from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
-from worker import cron, jobs, names
-from worker.schedule import scheduled_jobs
+from sharedstate.worker import cron, jobs, names
+from sharedstate.worker.schedule import scheduled_jobs
+from sharedstate.worker.usercode import load_callable
 
 
 def test_load_callable() -> None:
-    assert jobs.load_callable("os.path:join") is os.path.join
-    assert jobs.load_callable("datetime:datetime.now") == datetime.now
+    assert load_callable("os.path:join") is os.path.join
+    assert load_callable("datetime:datetime.now") == datetime.now
     for bad, message in [
         ("no_colon", "package.module:function"),
         ("not_a_module_xyz:f", "cannot import"),
@@ -28,7 +29,7 @@ def test_load_callable() -> None:
         ("os:sep", "not callable"),
     ]:
         with pytest.raises(ConfigurationError, match=message):
-            jobs.load_callable(bad)
+            load_callable(bad)
 
 
 def test_call_runs_sync_and_async_functions() -> None:
@@ -67,19 +68,53 @@ def test_schedule() -> None:
 
 def test_extra_cron_jobs_from_a_config_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "my_cron_config.py").write_text(
-        "from worker.schedule import register\n"
-        "register('os.path:join', cron='0 8 * * *')\n"
-        "register('os.path:exists', name='exists', interval=600, timeout=30, retries=2)\n"
+        "from sharedstate.worker.schedule import cron_job\n"
+        "cron_jobs = [\n"
+        "    cron_job('os.path:join', cron='0 8 * * *'),\n"
+        "    cron_job('os.path:exists', name='exists', interval=600, timeout=30, retries=2),\n"
+        "]\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    jobs_by_name = {job.name: job for job in scheduled_jobs(_settings(cron_config="my_cron_config"))}
-    assert jobs_by_name["os.path:join"].cron == "0 8 * * *"
-    extra = jobs_by_name["exists"]
-    assert (extra.interval, extra.timeout, extra.kwargs["retries"]) == (600, 30, 2)
-    assert extra.func is jobs.user_job
-    with pytest.raises(ConfigurationError, match="CRON_CONFIG"):
-        scheduled_jobs(_settings(cron_config="no_such_cron_config_module"))
-    sys.modules.pop("my_cron_config", None)
+    monkeypatch.chdir(tmp_path)  # the user's config module imports from the working directory
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    settings = _settings(cron_config="my_cron_config")
+    try:
+        for _ in range(3):  # the supervisor asks on every heartbeat: the jobs must stay
+            jobs_by_name = {job.name: job for job in scheduled_jobs(settings)}
+            assert jobs_by_name["os.path:join"].cron == "0 8 * * *"
+            extra = jobs_by_name["exists"]
+            assert (extra.interval, extra.timeout, extra.kwargs["retries"]) == (600, 30, 2)
+            assert extra.func is jobs.user_job
+        with pytest.raises(ConfigurationError, match="CRON_CONFIG"):
+            scheduled_jobs(_settings(cron_config="no_such_cron_config_module"))
+    finally:
+        sys.modules.pop("my_cron_config", None)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("cron_jobs = None", "must define cron_jobs"),
+        ("x = 1", "must define cron_jobs"),
+        ("cron_jobs = [cron_job('a:b', cron='1 * * * *'), cron_job('c:d', name='a:b', interval=5)]", "a:b"),
+        ("cron_jobs = [cron_job('a:b', name='snapshot', interval=5)]", "built-in"),
+        ("cron_jobs = [cron_job('a:b', cron='every day')]", "not a valid cron"),
+        ("cron_jobs = [cron_job('a:b')]", "exactly one"),
+        ("cron_jobs = [cron_job('a:b', interval=0)]", "interval"),
+    ],
+)
+def test_bad_cron_configs_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str
+) -> None:
+    (tmp_path / "bad_cron_config.py").write_text(
+        f"from sharedstate.worker.schedule import cron_job\n{body}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        with pytest.raises(ConfigurationError, match=message):
+            scheduled_jobs(_settings(cron_config="bad_cron_config"))
+    finally:
+        sys.modules.pop("bad_cron_config", None)
 
 
 @pytest.fixture

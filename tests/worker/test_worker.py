@@ -82,7 +82,7 @@ def test_retries_back_off_and_are_recorded(deployment: Deployment) -> None:
     from rq import Queue
 
     Queue(f"sharedstate.{deployment.namespace}.jobs", connection=deployment.client).enqueue(
-        "worker.jobs.verify", path=f"{JOBS}:failing"
+        "sharedstate.worker.jobs.verify", path=f"{JOBS}:failing"
     )
     runs = wait_for(lambda: at_least(2, deployment.runs("verify"), "failed"), 40, "the attempt and its retry")
     first, retry = sorted(runs, key=lambda r: r["started_at"])

@@ -146,7 +146,7 @@ def test_dump_reads_documents_and_reports_the_gone(real_redis: redis.Redis) -> N
 def test_dump_names_a_field_holding_foreign_bytes(real_redis: redis.Redis) -> None:
     store = SharedStore(real_redis, "bot", "bot")
     store.put("config", {"a": 1, "b": 2})
-    real_redis.hset(store._core.keys.data("config"), "b", b"\xc1")  # never valid msgpack
+    real_redis.hset(store.keys.data("config"), "b", b"\xc1")  # never valid msgpack
     with pytest.raises(InvalidDocument, match="'config' field 'b'"):
         store._run_many([batch.dump(store._core, ["config"])], "read")
 

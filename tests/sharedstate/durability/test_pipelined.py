@@ -80,11 +80,11 @@ def test_an_error_in_the_calls_leaves_no_answer_behind(real_redis: redis.Redis) 
 def test_a_refused_call_raises_and_leaves_no_answer_behind(real_redis: redis.Redis) -> None:
     store = SharedStore(real_redis, "bot", "bot")
     names = _fill(store, 20)
-    real_redis.set(store._core.keys.meta("d0003"), "not a hash")  # HMGET in dump.lua fails on it
+    real_redis.set(store.keys.meta("d0003"), "not a hash")  # HMGET in dump.lua fails on it
 
     with pytest.raises(SharedStateError, match="WRONGTYPE"):
         list(pipelined(store, _dumps(store, names, 2), "read"))
-    real_redis.delete(store._core.keys.meta("d0003"))
+    real_redis.delete(store.keys.meta("d0003"))
     assert store.get("d0001").data == {"i": 1}
 
 

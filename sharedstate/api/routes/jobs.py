@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api import rq_jobs
-from api.deps import app_state
-from api.errors import APIError
-from api.models import JobScheduleOut, RQJobOut
-from api.routes.docs import ERRORS, json_response
-from api.status import scheduled_jobs
+from sharedstate.api import rq_jobs
+from sharedstate.api.deps import app_state
+from sharedstate.api.errors import APIError
+from sharedstate.api.models import JobScheduleOut, RQJobOut
+from sharedstate.api.routes.docs import ERRORS, json_response
+from sharedstate.api.status import scheduled_jobs
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 

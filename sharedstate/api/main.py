@@ -11,14 +11,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
-from api.auth import AuthMiddleware, TokenTable, required_role
-from api.deps import AppState, bearer
-from api.limits import BodyLimit
-from api.metrics import Metrics, MetricsMiddleware
-from api.routes import console, docs, health, jobs, snapshots, transfer
-from api.routes.console import CONSOLE
 from sharedstate import AsyncSharedStore, __version__
+from sharedstate.api import errors
+from sharedstate.api.auth import AuthMiddleware, TokenTable, required_role
+from sharedstate.api.deps import AppState, bearer
+from sharedstate.api.limits import BodyLimit
+from sharedstate.api.metrics import Metrics, MetricsMiddleware
+from sharedstate.api.routes import console, docs, health, jobs, snapshots, transfer
+from sharedstate.api.routes.console import CONSOLE
 from sharedstate.settings import Settings
 
 DESCRIPTION = """Operators' API of a sharedstate namespace: inspect and edit documents, export and
@@ -36,19 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = config.require_redis_url()
-        store = AsyncSharedStore.from_url(
-            url,
-            config.namespace,
-            config.client_name or "api",
-            timeout=config.timeout,
-            stale_reads=False,  # operators see errors, never old copies
-            max_document_bytes=config.max_document_bytes,
-            feed_maxlen=config.feed_maxlen,
-            history_limit=config.history_limit,
-            payload_limit=config.payload_limit,
-        )
-        rq_connection = redis.Redis.from_url(url)  # RQ's own client, never the store's
+        # operators see errors, never old copies
+        store = AsyncSharedStore.from_settings(config, client_name="api", stale_reads=False)
+        rq_connection = redis.Redis.from_url(config.require_redis_url())  # RQ's own client, never the store's
         app.state.sharedstate = AppState(config, store, rq_connection, tokens, metrics)
         try:
             yield

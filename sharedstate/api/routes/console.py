@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
-from api.deps import app_state, caller
-from api.routes.docs import ERRORS
+from sharedstate.api.deps import app_state, caller
+from sharedstate.api.routes.docs import ERRORS
 from sharedstate.errors import SharedStateError
 from sharedstate.jsonio import dumps_plain
 

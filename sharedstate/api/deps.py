@@ -13,10 +13,10 @@ import redis
 from fastapi import Request
 from fastapi.security import HTTPBearer
 
-from api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
-from api.metrics import Metrics
-from api.reads import DocumentReads
 from sharedstate import AsyncSharedStore
+from sharedstate.api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
+from sharedstate.api.metrics import Metrics
+from sharedstate.api.reads import DocumentReads
 from sharedstate.settings import Settings
 
 audit_log = logging.getLogger("sharedstate.audit")

@@ -7,11 +7,11 @@ import time
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import app_state
-from api.errors import APIError
-from api.models import ErrorOut, HealthOut
-from api.routes.docs import ERRORS, json_response
-from api.status import catalogue, health
+from sharedstate.api.deps import app_state
+from sharedstate.api.errors import APIError
+from sharedstate.api.models import ErrorOut, HealthOut
+from sharedstate.api.routes.docs import ERRORS, json_response
+from sharedstate.api.status import catalogue, health
 from sharedstate.errors import SharedStateError, translate_errors
 
 router = APIRouter(tags=["health"])
@@ -50,7 +50,7 @@ async def metrics(request: Request) -> Response:
     store = state.store
     try:
         with translate_errors("count documents"):
-            state.metrics.documents.set(await store.redis.scard(store._core.keys.names))
+            state.metrics.documents.set(await store.redis.scard(store.keys.names))
         newest = max((row["created_at"] for row in (await catalogue(store))["snapshots"]), default=None)
         state.metrics.snapshot_age.set(time.time() - newest if newest else -1)
     except SharedStateError:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from api.errors import APIError
+from sharedstate.api.errors import APIError
 
 _JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
 

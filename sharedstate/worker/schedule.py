@@ -1,17 +1,21 @@
 """What runs when: the built-in jobs, the verification job and users' extra cron jobs.
 
-Users add jobs in a module named by ``SHAREDSTATE_CRON_CONFIG``::
+Users declare jobs in a module named by ``SHAREDSTATE_CRON_CONFIG`` (imported from the
+working directory), as a list named ``cron_jobs``::
 
-    from worker.schedule import register
-    register("mybot.jobs:send_digest", cron="0 8 * * *")
-    register("mybot.jobs:refresh_cache", interval=600, timeout=60)
+    from sharedstate.worker.schedule import cron_job
+    cron_jobs = [
+        cron_job("mybot.jobs:send_digest", cron="0 8 * * *"),
+        cron_job("mybot.jobs:refresh_cache", interval=600, timeout=60),
+    ]
+
+The list is read afresh on every call of ``scheduled_jobs``; nothing accumulates anywhere.
 
 Cron expressions are evaluated in UTC whatever the container's time zone.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +24,8 @@ from croniter import croniter
 
 from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
-from worker import jobs, names
+from sharedstate.worker import jobs, names
+from sharedstate.worker.usercode import import_user_module
 
 RESULT_TTL = 3600  # seconds RQ keeps a successful job's result (the API shows it)
 FREQUENT_RESULT_TTL = 60  # for the jobs that run every few seconds
@@ -51,18 +56,47 @@ class Scheduled:
         }
 
 
-_extra: list[dict[str, Any]] = []
+@dataclass(frozen=True)
+class CronJob:
+    """One of the user's periodic jobs, as declared in the ``SHAREDSTATE_CRON_CONFIG`` module."""
+
+    path: str
+    name: str
+    cron: str | None
+    interval: int | None
+    timeout: int
+    retries: int
 
 
-def register(
+def cron_job(
     path: str, *, name: str | None = None, cron: str | None = None, interval: int | None = None,
     timeout: int = 180, retries: int = 0,
-) -> None:  # fmt: skip
-    """Add a job (``package.module:function``, sync or async, no arguments) from a cron config module."""
+) -> CronJob:  # fmt: skip
+    """Declare a job (``package.module:function``, sync or async, no arguments) for ``cron_jobs``."""
     if (cron is None) == (interval is None):
         raise ConfigurationError(f"job {path!r}: give exactly one of cron= and interval=")
-    _extra.append({"path": path, "name": name or path, "cron": cron, "interval": interval,
-                   "timeout": timeout, "retries": retries})  # fmt: skip
+    if cron is not None:
+        _check_cron(cron, f"job {name or path}")
+    if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
+        raise ConfigurationError(f"job {name or path}: interval must be a whole number of seconds >= 1")
+    return CronJob(path, name or path, cron, interval, timeout, retries)
+
+
+def declared_jobs(module_name: str) -> list[CronJob]:
+    """The ``cron_jobs`` list of the user's cron config module."""
+    module = import_user_module(module_name, "SHAREDSTATE_CRON_CONFIG")
+    declared = getattr(module, "cron_jobs", None)
+    if not isinstance(declared, list | tuple) or not all(isinstance(job, CronJob) for job in declared):
+        raise ConfigurationError(
+            f"SHAREDSTATE_CRON_CONFIG: {module_name!r} must define cron_jobs = [cron_job(...), ...]"
+        )
+    names_seen = [job.name for job in declared]
+    duplicates = sorted({n for n in names_seen if names_seen.count(n) > 1 or n in names.BUILTIN_JOBS})
+    if duplicates:
+        raise ConfigurationError(
+            f"SHAREDSTATE_CRON_CONFIG: job names taken twice or by a built-in job: {', '.join(duplicates)}"
+        )
+    return list(declared)
 
 
 def _check_cron(expression: str, what: str) -> str:
@@ -94,24 +128,10 @@ def scheduled_jobs(settings: Settings) -> list[Scheduled]:
                       kwargs={"path": settings.verify_job}, **timing)
         )  # fmt: skip
     if settings.cron_config:
-        _extra.clear()
-        try:
-            importlib.import_module(settings.cron_config)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"SHAREDSTATE_CRON_CONFIG: cannot import {settings.cron_config!r}: {exc}"
-            ) from exc
-        for job in _extra:
-            if job["cron"]:
-                _check_cron(job["cron"], f"job {job['name']}")
-            arguments = {
-                "path": job["path"],
-                "name": job["name"],
-                "retries": job["retries"],
-                "timeout": job["timeout"],
-            }
+        for job in declared_jobs(settings.cron_config):
+            arguments = {"path": job.path, "name": job.name, "retries": job.retries, "timeout": job.timeout}
             scheduled.append(
-                Scheduled(job["name"], jobs.user_job, work, cron=job["cron"], interval=job["interval"],
-                          timeout=job["timeout"], kwargs=arguments)
+                Scheduled(job.name, jobs.user_job, work, cron=job.cron, interval=job.interval,
+                          timeout=job.timeout, kwargs=arguments)
             )  # fmt: skip
     return scheduled

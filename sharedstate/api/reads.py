@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound
-from sharedstate._core import Call, Unchanged
 from sharedstate.jsonio import dumps_plain
 
 Body = tuple[int, bytes]  # (version, rendered body)
-Found = Document | Unchanged | None
 
 
 def render_document(doc: Document) -> bytes:
@@ -27,7 +24,7 @@ class DocumentReads:
     """``(version, body)`` of documents as of now, for ``GET /v1/docs/{name}``.
 
     Bodies are kept rendered per (document, version): a version is never reused, so a body is
-    valid for as long as Redis says the document is still at that version (``get_unless`` then
+    valid for as long as Redis says the document is still at that version (``get_if_changed`` then
     sends no data). The reads asked for while the event loop is busy go to Redis together in one
     pipeline when it next turns, and GETs of one document share the read not yet sent: it runs
     after each of them arrived, so each still sees every write acknowledged before it.
@@ -68,17 +65,11 @@ class DocumentReads:
 
     async def _read(self, batch: dict[str, asyncio.Future[Body]]) -> None:
         known = {name: self._bodies.get(name) for name in batch}
-        core = self.store._core
-        calls = [_alone(core.get_unless(name, body[0] if body else -1)) for name, body in known.items()]
+        # Issued in one loop turn, these reads share one round trip (the store's auto-pipeline),
+        # and each gets its own outcome: one document that does not decode fails only its GETs.
+        reads = [self.store.get_if_changed(name, body[0] if body else -1) for name, body in known.items()]
         try:
-            if len(calls) == 1:
-                found = [await self.store._run(calls[0])]
-            else:
-                found = await self.store._run_many(calls, f"read {len(calls)} documents")
-        except Exception as exc:
-            for future in batch.values():
-                future.set_exception(exc)
-            return
+            found = await asyncio.gather(*reads, return_exceptions=True)
         except BaseException:  # cancelled: the loop is closing
             for future in batch.values():
                 future.cancel()
@@ -89,17 +80,17 @@ class DocumentReads:
             except Exception as exc:
                 future.set_exception(exc)
 
-    def _settle(self, name: str, cached: Body | None, found: Found | Exception) -> Body:
-        if isinstance(found, Exception):
+    def _settle(self, name: str, cached: Body | None, found: Document | BaseException | None) -> Body:
+        if isinstance(found, DocumentNotFound):
+            self._bodies.pop(name, None)
             raise found
-        if isinstance(found, Unchanged):
+        if isinstance(found, BaseException):
+            raise found
+        if found is None:  # still at the version of the body kept
             assert cached is not None
             if name in self._bodies:
                 self._bodies.move_to_end(name)
             return cached
-        if found is None:
-            self._bodies.pop(name, None)
-            raise DocumentNotFound(name)
         body = self.render(found)
         if len(body) <= self.max_body:
             self._bodies[name] = (found.version, body)
@@ -107,19 +98,6 @@ class DocumentReads:
             while len(self._bodies) > self.max_documents:
                 self._bodies.popitem(last=False)
         return found.version, body
-
-
-def _alone(call: Call[Found]) -> Call[Found | Exception]:
-    """``call`` answering with the error of a document that does not decode instead of raising
-    it, which would fail every read of the batch: only that document's GETs fail."""
-
-    def parse(raw: Any) -> Found | Exception:
-        try:
-            return call.parse(raw)
-        except Exception as exc:
-            return exc
-
-    return Call(call.command, parse, call.action, call.script, call.stale)
 
 
 def _retrieve(future: asyncio.Future[Body]) -> None:

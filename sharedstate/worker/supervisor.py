@@ -18,33 +18,30 @@ On SIGTERM or SIGINT it stops the scheduler, lets running jobs finish within
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharedstate.durability import state
 from sharedstate.durability.restore import auto_restore
 from sharedstate.errors import SharedStateError, StoreUnavailable
 from sharedstate.settings import Settings
-from worker import context, jobs, names
-from worker.process import SUPERVISOR_PID
-from worker.schedule import scheduled_jobs
+from sharedstate.worker import context, jobs, names, records
+from sharedstate.worker.process import SUPERVISOR_PID, python_module
+from sharedstate.worker.schedule import scheduled_jobs
 
 log = logging.getLogger("sharedstate.worker")
 
 HEARTBEAT_EVERY = 5.0
-HEARTBEAT_STALE = 30.0  # the API treats a worker silent for this long as gone
 RESTART_MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long starts again without backoff
 COLD_STOP_WAIT = 5.0
+RQWORKER = "sharedstate.worker.rqworker"
 
 
 @dataclass
@@ -91,12 +88,11 @@ class Supervisor:
         self.stopping = threading.Event()
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = time.time()
-        executable = [sys.executable, "-m"]
         ns = settings.namespace
         self.children = [
-            Child("rq-maintenance", [*executable, "worker.rqworker", names.maintenance_queue(ns)]),
-            Child("rq-jobs", [*executable, "worker.rqworker", names.jobs_queue(ns)]),
-            Child("cron", [*executable, "worker.cron"]),
+            Child("rq-maintenance", python_module(RQWORKER, names.maintenance_queue(ns))),
+            Child("rq-jobs", python_module(RQWORKER, names.jobs_queue(ns))),
+            Child("cron", python_module("sharedstate.worker.cron")),
         ]
         self.env = {
             **os.environ,
@@ -167,8 +163,8 @@ class Supervisor:
             ],
         }
         try:
-            store.redis.hset(store._core.keys.system("workers"), self.id, json.dumps(beat))
-            state.set_json(store, "schedule", [job.describe() for job in scheduled_jobs(self.settings)])
+            schedule = [job.describe() for job in scheduled_jobs(self.settings)]
+            records.publish_heartbeat(store, self.id, beat, schedule)
         except Exception as exc:  # Redis away: the heartbeat simply goes stale
             log.debug("heartbeat failed: %s", exc)
 
@@ -229,8 +225,7 @@ class Supervisor:
             self._stop_children()
             self._final_snapshot()
             try:
-                store = context.store()
-                store.redis.hdel(store._core.keys.system("workers"), self.id)
+                records.remove_heartbeat(context.store(), self.id)
             except Exception as exc:
                 log.debug("could not remove the heartbeat: %s", exc)
         log.info("worker stopped")
@@ -239,7 +234,7 @@ class Supervisor:
 
 def run(settings: Settings) -> int:
     """Run the worker service in this process."""
-    context._settings = settings
+    context.use_settings(settings)
     settings.require_redis_url()
     settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
     scheduled_jobs(settings)  # configuration errors now, not in the cron child

@@ -1,4 +1,4 @@
-"""An RQ worker process on some of the namespace's queues: ``python -m worker.rqworker QUEUE...``.
+"""An RQ worker process on some of the namespace's queues: ``python -m sharedstate.worker.rqworker QUEUE...``.
 
 It runs RQ's scheduler too (``with_scheduler``), which delayed retries need. Its work horses
 die with it (a parent-death signal), so a killed worker leaves no job process behind.
@@ -14,9 +14,9 @@ import sys
 import redis
 from rq import Queue, Worker
 
-import worker.jobs  # noqa: F401 - imported once here, inherited by every forked work horse
+import sharedstate.worker.jobs  # noqa: F401 - imported once here, inherited by every forked work horse
 from sharedstate.settings import Settings
-from worker.process import die_with_parent, supervised_child
+from sharedstate.worker.process import die_with_parent, supervised_child
 
 
 class SupervisedWorker(Worker):
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     supervised_child()
     queues = (argv if argv is not None else sys.argv[1:]) or []
     if not queues:
-        sys.exit("usage: python -m worker.rqworker QUEUE...")
+        sys.exit("usage: python -m sharedstate.worker.rqworker QUEUE...")
     settings = Settings.load()
     connection = redis.Redis.from_url(settings.require_redis_url())  # RQ's own client, never the store's
     role = queues[0].rsplit(".", 1)[-1]

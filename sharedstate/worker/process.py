@@ -28,3 +28,9 @@ def supervised_child() -> None:
     die_with_parent()
     if os.getppid() != int(expected):  # the supervisor died before prctl took effect
         sys.exit(0)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The argv of ``python -m module``, without the working directory on ``sys.path`` (``-P``),
+    so a user's ``worker.py`` or ``api/`` there can never stand in for one of our modules."""
+    return [sys.executable, "-P", "-m", module, *args]

@@ -7,12 +7,11 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from api import store_ops
-from api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
-from api.deps import AppState, app_state, audit, caller
-from api.errors import APIError
-from api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
 from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
+from sharedstate.api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
+from sharedstate.api.deps import AppState, app_state, audit, caller
+from sharedstate.api.errors import APIError
+from sharedstate.api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import NAME_RE
 
@@ -124,7 +123,7 @@ async def replace_document(
     store = state.store
     data = await read_json(request)
     expected = await _expected(store, name, if_match, if_none_match)
-    written = await _counted(state, "put", store_ops.put(store, name, data, expected))
+    written = await _counted(state, "put", store.replace(name, data, expected))
     audit(who, "put", doc=name, old=written.previous, new=written.version)
     return _written(name, written.version)
 
@@ -138,7 +137,7 @@ async def merge_document(name: Name, request: Request, if_match: IfMatch = None)
     if not isinstance(fields, dict):
         raise APIError(422, "invalid_document", "PATCH takes a JSON object of top-level fields")
     expected = await _expected(store, name, if_match, None)
-    version = await _counted(state, "merge", store_ops.merge(store, name, fields, expected))
+    version = await _counted(state, "merge", store.merge(name, fields, expected))
     audit(who, "merge", doc=name, fields=",".join(sorted(fields))[:200], new=version)
     return _written(name, version)
 
@@ -149,7 +148,7 @@ async def delete_document(name: Name, request: Request, if_match: IfMatch = None
     state, who = app_state(request), caller(request)
     store = state.store
     expected = await _expected(store, name, if_match, None)
-    existed = await _counted(state, "delete", store_ops.delete(store, name, expected))
+    existed = await _counted(state, "delete", store.delete(name, expected))
     if not existed:
         raise DocumentNotFound(name)
     audit(who, "delete", doc=name, old=expected if expected is not None else "any")

@@ -8,17 +8,17 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api import store_ops
-from api.bodies import read_json
-from api.deps import app_state, audit, caller
-from api.errors import APIError
-from api.models import ImportOut
-from api.routes.docs import ERRORS, json_response
+from sharedstate.api.bodies import read_json
+from sharedstate.api.deps import app_state, audit, caller
+from sharedstate.api.errors import APIError
+from sharedstate.api.models import ImportOut
+from sharedstate.api.routes.docs import ERRORS, json_response
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import NAME_RE
 
 router = APIRouter(prefix="/v1", tags=["transfer"])
 
+EXPORT_BATCH = 200  # documents per pipelined read
 EXPORT_SCHEMA = {"200": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
@@ -32,9 +32,12 @@ async def export(request: Request) -> StreamingResponse:
     async def chunks() -> AsyncIterator[bytes]:
         yield b"{"
         separator = b""
-        async for doc in store_ops.documents(store):
-            yield separator + json.dumps(doc.name).encode() + b":" + dumps_plain(doc.data).encode()
-            separator = b","
+        names = await store.names()
+        for start in range(0, len(names), EXPORT_BATCH):
+            for doc in await store.get_many(names[start : start + EXPORT_BATCH]):
+                if doc is not None:  # deleted since the listing
+                    yield separator + json.dumps(doc.name).encode() + b":" + dumps_plain(doc.data).encode()
+                    separator = b","
         yield b"}"
 
     return StreamingResponse(chunks(), media_type="application/json")
@@ -65,6 +68,6 @@ async def import_documents(request: Request) -> Response:
     if not isinstance(documents, dict):
         raise APIError(422, "invalid_document", 'import takes a JSON object {"<name>": <data>, ...}')
     state.metrics.store_ops.labels("import").inc()
-    versions = await store_ops.import_all(store, documents)
+    versions = await store.put_all(documents)
     audit(who, "import", documents=len(versions), names=",".join(sorted(versions))[:300])
     return json_response({"imported": sorted(versions), "versions": versions})

@@ -3,13 +3,12 @@
 Each runs under a lease (``ss:{ns}:sys:lock:job:<name>``, renewed while it runs, with a
 fencing token) so two runs of one job never overlap, even with two worker services or a
 duplicate enqueue: a run that finds the lease held is recorded as skipped. Every run is
-recorded (``worker.runs``) with its outcome, and a failure with its traceback.
+recorded (``worker.records``) with its outcome, and a failure with its traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import logging
@@ -39,7 +38,8 @@ from sharedstate.errors import ConfigurationError, SharedStateError, SnapshotErr
 from sharedstate.integrity import check
 from sharedstate.lease import Lease
 from sharedstate.settings import parse_keep
-from worker import context, names, runs
+from sharedstate.worker import context, names, records
+from sharedstate.worker.usercode import load_callable
 
 log = logging.getLogger("sharedstate.worker")
 
@@ -83,11 +83,11 @@ def run_job(
         "started_at": time.time(),
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
-    lease = Lease(store.redis, store._core.keys.system(f"lock:job:{job}"), LEASE_TTL)
+    lease = Lease(store.redis, store.keys.job_lock(job), LEASE_TTL)
     token = lease.acquire() if exclusive else 0
     if token is None:
         run.update(status="skipped", reason="another run of this job holds its lock", ended_at=time.time())
-        runs.record(store, job, run)
+        records.record_run(store, job, run)
         return run
     run["fence"] = token
     stop = threading.Event()
@@ -99,24 +99,24 @@ def run_job(
     except Skipped as exc:
         run.update(status="skipped", reason=str(exc), ended_at=time.time())
         if exc.quiet:
-            runs.touch(store, job, str(exc))
+            records.record_check(store, job, str(exc))
         else:
-            runs.record(store, job, run)
+            records.record_run(store, job, run)
         return run
     except JobTimeoutException as exc:
         run.update(status="timeout", error=str(exc), ended_at=time.time())
-        runs.record(store, job, run)
+        records.record_run(store, job, run)
         raise
     except Exception as exc:
         run.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         if retry is not None:
             run["retry_in"] = retry()
         run["ended_at"] = time.time()
-        runs.record(store, job, run)
+        records.record_run(store, job, run)
         raise
     else:
         run.update(status="ok", result=result, ended_at=time.time())
-        runs.record(store, job, run)
+        records.record_run(store, job, run)
         return run
     finally:
         context.fence.reset(fence)
@@ -129,25 +129,6 @@ def run_job(
 
 
 # -- the user's jobs -----------------------------------------------------------------------------
-
-
-def load_callable(path: str) -> Callable[[], Any]:
-    """Import ``package.module:function`` (the function may be a dotted attribute)."""
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(f"job {path!r} is not 'package.module:function'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import {module_name!r} for job {path!r}: {exc}") from exc
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ConfigurationError(f"{module_name!r} has no {attribute!r} (job {path!r})") from None
-    if not callable(target):
-        raise ConfigurationError(f"job {path!r} is not callable")
-    return target  # type: ignore[no-any-return]
 
 
 def call(fn: Callable[[], Any]) -> Any:
@@ -225,7 +206,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
     store = context.store()
     directory = config.snapshot_dir
     if not force:
-        last = state.get_json(store, state.LAST_SNAPSHOT)
+        last = state.last_snapshot(store)
         if (
             last is not None
             and last.get("feed_position") == state.feed_position(store)
@@ -250,7 +231,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
         "epoch": result.header.epoch,
         "removed": [path.name for path in removed],
     }
-    state.set_json(store, state.LAST_SNAPSHOT, record)
+    state.set_last_snapshot(store, record)
     return record
 
 
@@ -271,9 +252,8 @@ class IntegrityProblems(SharedStateError):
 def _integrity() -> dict[str, Any]:
     store = context.store()
     problems = check(store)
-    state.set_json(
+    records.record_integrity(
         store,
-        "integrity",
         {
             "checked_at": time.time(),
             "count": len(problems),

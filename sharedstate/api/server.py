@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from api.main import create_app
+from sharedstate.api.main import create_app
 from sharedstate.settings import Settings
 
 log = logging.getLogger("sharedstate.api")

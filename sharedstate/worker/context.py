@@ -27,21 +27,17 @@ def settings() -> Settings:
     return _settings
 
 
+def use_settings(given: Settings) -> None:
+    """Use ``given`` in this process (and the children it forks) instead of the environment's."""
+    global _settings
+    _settings = given
+
+
 def store() -> SharedStore:
     """A store of the configured namespace for the current process."""
     global _store, _store_pid
     if _store is None or _store_pid != os.getpid():
-        config = settings()
-        _store = SharedStore.from_url(
-            config.require_redis_url(),
-            config.namespace,
-            config.client_name or "worker",
-            timeout=config.timeout,
-            max_document_bytes=config.max_document_bytes,
-            feed_maxlen=config.feed_maxlen,
-            history_limit=config.history_limit,
-            payload_limit=config.payload_limit,
-        )
+        _store = SharedStore.from_settings(settings(), client_name="worker")
         _store_pid = os.getpid()
     return _store
 

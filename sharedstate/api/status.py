@@ -6,64 +6,36 @@ API never mounts the volume. No figure ever contains a Redis URL, password or to
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
 
-from api import rq_jobs
 from sharedstate import AsyncSharedStore
-from sharedstate.durability import state as names_of_state
+from sharedstate.api import rq_jobs
+from sharedstate.durability import state as state_records
 from sharedstate.errors import StoreUnavailable, translate_errors
 from sharedstate.persistence import assess
-from worker import names
-from worker.runs import KEEP as RUNS_KEPT
+from sharedstate.worker import names, records
 
 if TYPE_CHECKING:
-    from api.deps import AppState
-
-HEARTBEAT_STALE = 30.0  # seconds without a heartbeat after which a worker counts as gone
-
-
-async def _json(store: AsyncSharedStore, what: str) -> Any:
-    with translate_errors(f"read {what}"):
-        raw = await store.redis.get(store._core.keys.system(what))
-    return json.loads(raw) if raw else None
+    from sharedstate.api.deps import AppState
 
 
 async def catalogue(store: AsyncSharedStore) -> dict[str, Any]:
     """The snapshot catalogue the worker publishes (empty before it did)."""
-    return await _json(store, names_of_state.CATALOGUE) or {"updated_at": None, "snapshots": []}
-
-
-async def workers(store: AsyncSharedStore) -> list[dict[str, Any]]:
-    """Every worker heartbeat, with its age in seconds."""
-    with translate_errors("read the worker heartbeats"):
-        raw = await store.redis.hgetall(store._core.keys.system("workers"))
-    now = time.time()
-    beats = [json.loads(value) for value in raw.values()]
-    for beat in beats:
-        beat["age"] = round(now - beat.get("heartbeat_at", 0), 1)
-        beat["alive"] = beat["age"] <= HEARTBEAT_STALE
-    return sorted(beats, key=lambda beat: beat["age"])
+    return await state_records.catalogue_of(store)
 
 
 async def live_workers(store: AsyncSharedStore) -> list[dict[str, Any]]:
     """Workers that sent a heartbeat recently."""
-    return [beat for beat in await workers(store) if beat["alive"]]
-
-
-async def _runs(store: AsyncSharedStore, job: str, limit: int) -> list[dict[str, Any]]:
-    with translate_errors(f"read the runs of {job}"):
-        raw = await store.redis.lrange(store._core.keys.system(f"runs:{job}"), 0, min(limit, RUNS_KEPT) - 1)
-    return [json.loads(item) for item in raw]
+    return [beat for beat in await records.heartbeats(store) if beat["alive"]]
 
 
 async def scheduled_jobs(state: AppState, runs: int) -> list[dict[str, Any]]:
     """The published schedule with next runs and last runs ([] before a worker published one)."""
     store = state.store
-    schedule = await _json(store, "schedule") or []
+    schedule = await records.schedule(store)
     if not schedule:
         return []
     upcoming = await rq_jobs.next_runs(state.rq, store.namespace)
@@ -78,13 +50,13 @@ async def scheduled_jobs(state: AppState, runs: int) -> list[dict[str, Any]]:
             "timeout": 3600,
         },
     ]:
-        checked = await _json(store, f"checked:{job['name']}")
+        checked = await records.checked(store, job["name"])
         rows.append(
             {
                 **job,
                 "next_run": upcoming.get(job["name"]),
                 "last_checked": checked["at"] if checked else None,
-                "last_runs": await _runs(store, job["name"], runs),
+                "last_runs": await records.runs(store, job["name"], runs),
             }
         )
     return rows
@@ -126,7 +98,7 @@ async def health(state: AppState) -> dict[str, Any]:
             "integrity": None,
         }
     now = time.time()
-    beats = await workers(store)
+    beats = await records.heartbeats(store)
     alive = [beat for beat in beats if beat["alive"]]
     if not alive:
         degraded = True
@@ -136,12 +108,12 @@ async def health(state: AppState) -> dict[str, Any]:
     cat = await catalogue(store)
     good = [row for row in cat["snapshots"] if row["status"] != "corrupt"]
     newest = max((row["created_at"] for row in good), default=None)
-    checked = await _json(store, f"checked:{names.SNAPSHOT}")
+    checked = await records.checked(store, names.SNAPSHOT)
     last_check = max(filter(None, [newest, checked["at"] if checked else None]), default=None)
-    snapshot_runs = await _runs(store, names.SNAPSHOT, 1)
+    snapshot_runs = await records.runs(store, names.SNAPSHOT, 1)
     last_run = snapshot_runs[0] if snapshot_runs else None
     with translate_errors("count documents"):
-        documents = int(await store.redis.scard(store._core.keys.names))
+        documents = int(await store.redis.scard(store.keys.names))
     stale_after = max(3 * state.settings.snapshot_interval, 300)
     if last_run is not None and last_run["status"] in ("failed", "timeout"):
         degraded = True
@@ -150,14 +122,14 @@ async def health(state: AppState) -> dict[str, Any]:
         degraded = True
         warnings.append(f"no snapshot or snapshot check in the last {stale_after} s")
     failed = []
-    for job in await _json(store, "schedule") or []:
-        last = await _runs(store, job["name"], 1)
+    for job in await records.schedule(store):
+        last = await records.runs(store, job["name"], 1)
         if last and last[0]["status"] in ("failed", "timeout"):
             failed.append({"job": job["name"], "at": last[0].get("ended_at"), "error": last[0].get("error")})
     if failed:
         degraded = True
         warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")
-    integrity = await _json(store, "integrity")
+    integrity = await records.integrity(store)
     if integrity and integrity.get("count"):
         degraded = True
         warnings.append(f"the integrity check found {integrity['count']} problem(s)")

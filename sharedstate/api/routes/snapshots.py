@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request, Response
 
-from api import rq_jobs
-from api.deps import AppState, app_state, audit, caller
-from api.errors import APIError
-from api.models import AcceptedOut, RestoreIn, SnapshotOut
-from api.routes.docs import ERRORS, json_response
-from api.status import catalogue, live_workers
+from sharedstate.api import rq_jobs
+from sharedstate.api.deps import AppState, app_state, audit, caller
+from sharedstate.api.errors import APIError
+from sharedstate.api.models import AcceptedOut, RestoreIn, SnapshotOut
+from sharedstate.api.routes.docs import ERRORS, json_response
+from sharedstate.api.status import catalogue, live_workers
 from sharedstate.durability.format import SUFFIX
-from worker import names
+from sharedstate.worker import names
 
 router = APIRouter(prefix="/v1", tags=["snapshots"])
 
@@ -41,7 +41,7 @@ async def take_snapshot(request: Request) -> Response:
     """Ask the worker for a snapshot now (202 with the RQ job id)."""
     state, who = app_state(request), caller(request)
     queue = names.maintenance_queue(state.settings.namespace)
-    job_id = await rq_jobs.enqueue(state.rq, queue, "worker.jobs.snapshot", {"force": True}, 3600)
+    job_id = await rq_jobs.enqueue(state.rq, queue, "sharedstate.worker.jobs.snapshot", {"force": True}, 3600)
     audit(who, "snapshot", job=job_id)
     return await _accepted(state, job_id)
 
@@ -60,7 +60,11 @@ async def restore_snapshot(
     documents = body.documents if body is not None else None
     queue = names.maintenance_queue(state.settings.namespace)
     job_id = await rq_jobs.enqueue(
-        state.rq, queue, "worker.jobs.restore", {"snapshot_id": snapshot_id, "documents": documents}, 3600
+        state.rq,
+        queue,
+        "sharedstate.worker.jobs.restore",
+        {"snapshot_id": snapshot_id, "documents": documents},
+        3600,
     )
     audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", job=job_id)
     return await _accepted(state, job_id)

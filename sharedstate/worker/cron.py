@@ -1,6 +1,6 @@
 """The cron process: RQ 3's own CronScheduler with our jobs, cron expressions in UTC.
 
-Run by the supervisor as ``python -m worker.cron``. RQ's scheduler exits (code 1) when Redis
+Run by the supervisor as ``python -m sharedstate.worker.cron``. RQ's scheduler exits (code 1) when Redis
 is unreachable for a few seconds; the supervisor starts it again with backoff.
 """
 
@@ -16,8 +16,8 @@ import redis
 from rq.cron import CronScheduler
 
 from sharedstate.settings import Settings
-from worker.process import supervised_child
-from worker.schedule import FAILURE_TTL, scheduled_jobs
+from sharedstate.worker.process import supervised_child
+from sharedstate.worker.schedule import FAILURE_TTL, scheduled_jobs
 
 
 def use_utc() -> None:

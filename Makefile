@@ -25,8 +25,12 @@ $(VENV)/.embedded: pyproject.toml | $(BIN)/python
 up: $(VENV)/.embedded
 	$(BIN)/sharedstate up
 
+# A random hash seed each run (printed, so a failure can be replayed with PYTHONHASHSEED=...).
+HASHSEED ?= $(shell $(PYTHON) -c 'import random; print(random.randrange(1, 4294967295))')
+
 test: $(VENV)/.dev redis-server lint typecheck
-	$(BIN)/pytest -m "not reliability and not browser and not packaging"
+	@echo "PYTHONHASHSEED=$(HASHSEED)"
+	PYTHONHASHSEED=$(HASHSEED) $(BIN)/pytest -m "not reliability and not browser and not packaging"
 
 # The wheel as users install it: a fresh venv without extras, run from a bot's own directory.
 test-packaging: $(VENV)/.dev redis-server

@@ -17,7 +17,14 @@ from sharedstate.connection import bounded_client, check_url, client_options, re
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
-from sharedstate.options import StoreOptions, prepare_client, settings_options, split_overrides, watch_block
+from sharedstate.options import (
+    StoreOptions,
+    connection_of,
+    prepare_client,
+    settings_options,
+    split_overrides,
+    watch_block,
+)
 from sharedstate.settings import Settings
 
 if TYPE_CHECKING:
@@ -76,13 +83,8 @@ class AsyncSharedStore:
     ) -> AsyncSharedStore:
         """The store ``settings`` describe (URL, namespace, timeout, limits); ``client_name`` names
         this process unless the settings do (``SHAREDSTATE_CLIENT_NAME``); ``options`` win."""
-        return cls.from_url(
-            settings.require_redis_url(),
-            settings.namespace,
-            settings.client_name or client_name,
-            timeout=settings.timeout,
-            **settings_options(settings, options),
-        )
+        url, namespace, name, timeout = connection_of(settings, client_name)
+        return cls.from_url(url, namespace, name, timeout=timeout, **settings_options(settings, options))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> AsyncSharedStore:

@@ -54,6 +54,17 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[Settings, dict[str, Any]
     return settings, {k: v for k, v in overrides.items() if k not in Settings.model_fields}
 
 
+def connection_of(settings: Settings, client_name: str | None) -> tuple[str, str, str | None, float]:
+    """``from_url``'s (url, namespace, client name, timeout) for ``settings``; the settings'
+    client name wins over the one the caller gives."""
+    return (
+        settings.require_redis_url(),
+        settings.namespace,
+        settings.client_name or client_name,
+        settings.timeout,
+    )
+
+
 def settings_options(settings: Settings, extra: dict[str, Any]) -> dict[str, Any]:
     """The store options ``settings`` describe, with ``extra`` (explicit options) on top."""
     return {

@@ -87,13 +87,6 @@ def record_integrity(store: SharedStore, findings: dict[str, Any]) -> None:
         store.redis.set(store.keys.integrity, json.dumps(findings))
 
 
-def last_runs(store: SharedStore, job: str, limit: int = RUNS_KEPT) -> list[dict[str, Any]]:
-    """The job's last runs, newest first."""
-    with translate_errors(f"read the runs of {job}"):
-        raw = store.redis.lrange(store.keys.runs(job), 0, min(limit, RUNS_KEPT) - 1)
-    return [json.loads(item) for item in raw]
-
-
 def heartbeats_of(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
     """Every heartbeat with its ``age`` and ``alive``, freshest first (for ``doctor``)."""
     return _with_ages(client.hgetall(keys.workers))

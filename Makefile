@@ -26,7 +26,9 @@ up: $(VENV)/.embedded
 	$(BIN)/sharedstate up
 
 # A random hash seed each run (printed, so a failure can be replayed with PYTHONHASHSEED=...).
-HASHSEED ?= $(shell $(PYTHON) -c 'import random; print(random.randrange(1, 4294967295))')
+ifndef HASHSEED
+HASHSEED := $(shell $(PYTHON) -c 'import random; print(random.randrange(1, 4294967295))')
+endif
 
 test: $(VENV)/.dev redis-server lint typecheck
 	@echo "PYTHONHASHSEED=$(HASHSEED)"

@@ -43,7 +43,5 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
 def deployment(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path) -> Iterator[Deployment]:
     """A namespace on the session's server, whose `sharedstate worker` processes are cleaned up."""
     deployment = Deployment(redis_server, tmp_path)
-    yield deployment
-    for worker in deployment.workers:
-        worker.cleanup()
-    deployment.client.close()
+    with deployment:
+        yield deployment

@@ -115,6 +115,18 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
+    def close(self) -> None:
+        """Kill what is left of its workers and close its Redis connections."""
+        for worker in self.workers:
+            worker.cleanup()
+        self.client.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def runs(self, job: str) -> list[dict[str, Any]]:
         return [
             json.loads(item) for item in self.client.lrange(f"ss:{{{self.namespace}}}:sys:runs:{job}", 0, -1)

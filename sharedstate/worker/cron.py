@@ -38,6 +38,8 @@ def main() -> int:
         connection=connection, name=f"sharedstate.{settings.namespace}.{socket.gethostname()}.{os.getpid()}"
     )
     for job in scheduled_jobs(settings):
+        if job.in_supervisor:
+            continue
         scheduler.register(
             job.func,
             job.queue,

@@ -34,7 +34,7 @@ FAILURE_TTL = 7 * 24 * 3600
 
 @dataclass(frozen=True)
 class Scheduled:
-    """One periodic job: what RQ's cron scheduler registers."""
+    """One periodic job: what RQ's cron scheduler registers (or, ``in_supervisor``, the supervisor runs)."""
 
     name: str
     func: Callable[..., Any]
@@ -44,6 +44,7 @@ class Scheduled:
     timeout: int = 180
     result_ttl: int = RESULT_TTL
     kwargs: dict[str, Any] = field(default_factory=dict)
+    in_supervisor: bool = False
 
     def describe(self) -> dict[str, Any]:
         """JSON for the API."""
@@ -53,6 +54,7 @@ class Scheduled:
             "cron": self.cron,
             "interval": self.interval,
             "timeout": self.timeout,
+            "runner": "supervisor" if self.in_supervisor else "rq-cron",
         }
 
 
@@ -110,8 +112,11 @@ def scheduled_jobs(settings: Settings) -> list[Scheduled]:
     maintenance = names.maintenance_queue(settings.namespace)
     work = names.jobs_queue(settings.namespace)
     scheduled = [
+        # The supervisor runs this one itself: after Redis lost everything, RQ's cron and workers
+        # may be backing off their reconnects, and the restore must not wait for them.
         Scheduled(names.AUTO_RESTORE, jobs.auto_restore_check, maintenance,
-                  interval=settings.restore_check_interval, timeout=3600, result_ttl=FREQUENT_RESULT_TTL),
+                  interval=settings.restore_check_interval, timeout=3600, result_ttl=FREQUENT_RESULT_TTL,
+                  in_supervisor=True),
         Scheduled(names.SNAPSHOT, jobs.snapshot, maintenance, interval=settings.snapshot_interval,
                   timeout=3600, result_ttl=FREQUENT_RESULT_TTL),
         Scheduled(names.INTEGRITY, jobs.integrity, maintenance, interval=settings.integrity_interval,

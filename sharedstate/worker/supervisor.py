@@ -9,8 +9,11 @@ only us and each child gets exactly one SIGTERM from us:
 * RQ's cron scheduler, which enqueues them.
 
 A child that exits is started again with backoff (RQ's scheduler exits when Redis is away
-for a few seconds), so a Redis outage never ends the service. Every few seconds the
-supervisor publishes a heartbeat and the schedule for the API.
+for a few seconds), so a Redis outage never ends the service; once Redis answers again,
+children waiting out a backoff start at once. Every few seconds the supervisor publishes a
+heartbeat and the schedule for the API. The supervisor itself checks every
+``SHAREDSTATE_RESTORE_CHECK_INTERVAL`` seconds whether Redis lost the namespace and restores
+it (a recorded ``auto-restore`` run), so a restore never waits for RQ to reconnect.
 
 On SIGTERM or SIGINT it stops the scheduler, lets running jobs finish within
 ``SHAREDSTATE_SHUTDOWN_GRACE`` seconds (then stops them), takes a final snapshot and exits 0.
@@ -86,6 +89,7 @@ class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stopping = threading.Event()
+        self.redis_back = threading.Event()  # set by the loss watch when Redis answers after an outage
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = time.time()
         ns = settings.namespace
@@ -128,8 +132,31 @@ class Supervisor:
 
     # -- running -------------------------------------------------------------------------------
 
+    def _watch_for_loss(self) -> None:
+        """Thread: restore the namespace whenever Redis lost it; notice Redis coming back."""
+        reachable = True
+        while not self.stopping.wait(self.settings.restore_check_interval):
+            try:
+                jobs.auto_restore_check()
+            except StoreUnavailable as exc:
+                if reachable:
+                    log.warning("Redis is not reachable (%s): restores wait for it", exc)
+                reachable = False
+                continue
+            except Exception:
+                log.exception("the automatic restore check failed")
+            if not reachable:
+                log.info("Redis is reachable again")
+                self.redis_back.set()
+            reachable = True
+
     def _supervise(self) -> None:
         now = time.monotonic()
+        if self.redis_back.is_set():
+            self.redis_back.clear()
+            for child in self.children:  # they exited for want of Redis: no reason to wait longer
+                child.next_start = min(child.next_start, now)
+                child.backoff = 1.0
         for child in self.children:
             if child.running:
                 continue
@@ -214,6 +241,8 @@ class Supervisor:
         if not self._restore_at_start():
             return 0
         next_beat = 0.0
+        watch = threading.Thread(target=self._watch_for_loss, name="loss-watch", daemon=True)
+        watch.start()
         try:
             while not self.stopping.is_set():
                 self._supervise()
@@ -222,6 +251,8 @@ class Supervisor:
                     next_beat = time.monotonic() + HEARTBEAT_EVERY
                 self.stopping.wait(0.5)
         finally:
+            self.stopping.set()
+            watch.join(max(self.settings.shutdown_grace, 1.0))  # a restore under way resumes at next start
             self._stop_children()
             self._final_snapshot()
             try:

@@ -36,7 +36,7 @@ def test_full_and_read_only_volume(
     redis_server: RedisProcess, real_redis: redis.Redis, small_volume: Path, tmp_path: Path
 ) -> None:
     deployment = Deployment(redis_server, tmp_path)  # its data dir is the tmpfs
-    worker = deployment.start(snapshot_interval=1)
+    deployment.start(snapshot_interval=1)
     api = Api(create_app(settings_for(redis_server, tmp_path, namespace=deployment.namespace)))
     try:
         deployment.store.put("small", {"fits": True})
@@ -60,5 +60,4 @@ def test_full_and_read_only_volume(
             verify(path)
     finally:
         api.close()
-        worker.cleanup()
-        deployment.client.close()
+        deployment.close()

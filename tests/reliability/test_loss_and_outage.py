@@ -21,7 +21,7 @@ def test_redis_restarted_empty_ten_times_under_writers(tmp_path: Path) -> None:
     server = RedisProcess(tmp_path / "redis")  # no persistence at all: a restart loses everything
     server.start()
     deployment = Deployment(server, tmp_path)
-    worker = deployment.start(snapshot_interval=1, restore_check_interval=1)
+    deployment.start(snapshot_interval=1, restore_check_interval=1)
     writer = SharedStore.from_url(server.url, deployment.namespace, "writer", timeout=2.0)
     acknowledged = {"n": 0}
     stop = threading.Event()
@@ -69,7 +69,7 @@ def test_redis_restarted_empty_ten_times_under_writers(tmp_path: Path) -> None:
         stop.set()
         thread.join()
         writer.close()
-        worker.cleanup()
+        deployment.close()
         server.stop()
     slowest = max(f["seconds"] for f in figures)
     lost = [f["lost"] for f in figures]

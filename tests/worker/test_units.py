@@ -49,6 +49,8 @@ def test_schedule() -> None:
     assert set(by_name) == {names.AUTO_RESTORE, names.SNAPSHOT, names.INTEGRITY}
     assert by_name[names.SNAPSHOT].interval == 60 and by_name[names.INTEGRITY].interval == 3600
     assert by_name[names.SNAPSHOT].queue == "sharedstate.ns.maintenance"
+    # the restore check runs in the supervisor, never behind RQ's reconnect backoff
+    assert [j.name for j in by_name.values() if j.in_supervisor] == [names.AUTO_RESTORE]
 
     verify = {j.name: j for j in scheduled_jobs(_settings(verify_job="m:f"))}[names.VERIFY]
     assert (verify.cron, verify.interval, verify.timeout, verify.queue) == (

@@ -159,7 +159,7 @@ def test_a_redis_outage_does_not_end_the_service(own_redis: RedisProcess, tmp_pa
         assert worker.terminate() == 0
         assert "exited with code" in worker.output()  # the scheduler was restarted
     finally:
-        worker.cleanup()
+        deployment.close()
 
 
 def test_configuration_errors_stop_the_worker_at_once(deployment: Deployment) -> None:

@@ -19,10 +19,11 @@ from typing import Any, Generic, TypeVar
 
 from sharedstate import codec
 from sharedstate._cache import Known, LastKnown
-from sharedstate._scripts import READ, WRITE, Script
+from sharedstate._scripts import HISTORY, READ, WRITE, Script
 from sharedstate.errors import FeedTrimmed, InvalidDocument, NotAnObject, StoreUnavailable, VersionConflict
 from sharedstate.keys import (
     DEFAULT_FEED_MAXLEN,
+    DEFAULT_HISTORY_BUDGET,
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_HISTORY_TTL,
     DEFAULT_MAX_DOCUMENT_BYTES,
@@ -104,42 +105,33 @@ def _entries(raw: Any) -> list[tuple[Any, dict[bytes, bytes]]]:
     return [entry for entries in streams for entry in entries]
 
 
-def _change(
-    feed_id: str, name: str, version: int, op: str, writer: str, at: float, omitted: bool, blob: bytes
-) -> Change:
-    removed: tuple[str, ...] = ()
+def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Change:
+    """Build a Change from a feed entry written by feed.lua (see its header)."""
+    name = _text(fields[b"n"])
+    op = _text(fields[b"o"])
+    omitted = fields.get(b"x") == b"1"
+    blob, gone = fields.get(b"f", b""), fields.get(b"r", b"")
+    where = f"change of {name!r}"
+    removed: tuple[str, ...] = tuple(codec.decode_value(gone, where)) if gone else ()
     payload: Any = None
-    if omitted:
+    if omitted or op == "delete":
         pass
     elif op == "delete_field":
         payload = {}
-        removed = tuple(codec.decode_value(blob, f"change of {name!r}"))
-    elif op != "delete":
-        payload = codec.decode_value(blob, f"change of {name!r}")
-    return Change(feed_id, name, version, op, payload, writer, at, removed, omitted)
+        if not gone and blob:  # written before removed names had their own field
+            removed = tuple(codec.decode_value(blob, where))
+    else:
+        payload = codec.decode_value(blob, where)
+    return Change(
+        _text(entry_id), name, int(fields[b"v"]), op, payload, _text(fields[b"w"]), float(fields[b"t"]),
+        removed, omitted,
+    )  # fmt: skip
 
 
-def change_from_entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Change:
-    """Build a Change from a feed entry written by write.lua."""
-    return _change(
-        _text(entry_id),
-        _text(fields[b"n"]),
-        int(fields[b"v"]),
-        _text(fields[b"o"]),
-        _text(fields[b"w"]),
-        float(fields[b"t"]),
-        fields.get(b"x") == b"1",
-        fields.get(b"f", b""),
-    )
-
-
-def change_from_record(name: str, record: bytes) -> Change:
-    """Build a Change from a history record written by write.lua (see its header)."""
-    head, _, rest = record.partition(b"\n")
-    feed_id, version, op, at, writer_length, omitted = head.decode().split(" ")
-    cut = int(writer_length)
-    writer = rest[:cut].decode("utf-8", "replace")
-    return _change(feed_id, name, int(version), op, writer, float(at), omitted == "1", rest[cut:])
+def _flat(raw: Any) -> dict[bytes, bytes]:
+    if isinstance(raw, dict):
+        return raw
+    return {raw[i]: raw[i + 1] for i in range(0, len(raw), 2)}
 
 
 def _info(name: str, raw: list[Any]) -> DocumentInfo | None:
@@ -169,6 +161,7 @@ class Core:
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         history_ttl: int = DEFAULT_HISTORY_TTL,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        history_budget: int = DEFAULT_HISTORY_BUDGET,
     ) -> None:
         self.keys = Keys(validate_namespace(namespace))
         self.namespace = namespace
@@ -178,6 +171,7 @@ class Core:
         self.history_limit = history_limit
         self.history_ttl = history_ttl
         self.payload_limit = payload_limit
+        self.history_budget = history_budget
         self.cache = LastKnown(stale_cache_size if stale_reads else 0)
         self.last_feed_id = "0-0"  # feed id of this store's latest write: a lower bound for watch()
         self._last_stale_warning = 0.0
@@ -318,9 +312,10 @@ class Core:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidDocument(f"limit must be an int >= 1, not {limit!r}")
         return Call(
-            ("LRANGE", self.keys.history(name), 0, limit - 1),
-            lambda raw: [change_from_record(name, record) for record in raw or []],
+            ("EVALSHA", HISTORY.sha, 2, self.keys.history(name), self.keys.feed, limit),
+            lambda raw: [change_from_entry(entry_id, _flat(fields)) for entry_id, fields in raw or []],
             f"read the history of {name!r}",
+            HISTORY,
         )
 
     # -- writes --------------------------------------------------------------------------
@@ -330,18 +325,19 @@ class Core:
         op: str,
         name: str,
         expected: int | None,
-        blob: bytes,
         args: Iterable[str | bytes],
         parse: Callable[[Written], T],
         kind: str = "",
         writer: str | None = None,
         dedup: bool = True,
+        remove: Iterable[str] = (),
     ) -> Call[T]:
         keys = self.keys
+        removing = list(remove)
         command = (
             "EVALSHA",
             WRITE.sha,
-            8,
+            9,
             keys.data(name),
             keys.meta(name),
             keys.names,
@@ -350,6 +346,7 @@ class Core:
             keys.tombstones,
             keys.floor,
             keys.write_id(secrets.token_hex(8)),
+            keys.feed_bytes,
             op,
             _check_expected(expected),
             name,
@@ -361,7 +358,9 @@ class Core:
             self.history_ttl,
             DEFAULT_WRITE_ID_TTL if dedup else 0,
             self.payload_limit,
-            blob,
+            self.history_budget,
+            len(removing),
+            *removing,
             *args,
         )
         return Call(
@@ -419,9 +418,7 @@ class Core:
             self.cache.remember(name, known)
             return written
 
-        return self._write(
-            op, name, expected, encoded.blob, args, done, encoded.kind, writer, op != "restore"
-        )
+        return self._write(op, name, expected, args, done, encoded.kind, writer, op != "restore")
 
     def put_all(self, documents: Mapping[str, Any]) -> list[Call[Written]]:
         """The puts of every document, all checked first: InvalidDocument names every problem."""
@@ -453,20 +450,36 @@ class Core:
         self, name: str, fields: Mapping[str, Any], expected: int | None, op: str = "merge"
     ) -> Call[int]:
         """Set some top-level fields of an object document in one step."""
+        call = self.patch(name, fields, (), expected, op)
+        parse = call.parse
+        return Call(call.command, lambda raw: parse(raw).version, call.action, call.script)
+
+    def patch(
+        self,
+        name: str,
+        fields: Mapping[str, Any],
+        remove: Iterable[str],
+        expected: int | None,
+        op: str = "merge",
+    ) -> Call[Written]:
+        """Set some top-level fields and remove others in one step (a merge that also removes)."""
         validate_name(name)
         if not isinstance(fields, Mapping):
             raise InvalidDocument(f"merge takes a mapping of top-level fields, not {type(fields).__name__}")
+        removing = tuple(remove)
+        for field in removing:
+            self._check_field(field)
         encoded = codec.encode_fields(fields.items(), name)
         if encoded.size > self.max_document_bytes:
             raise self._too_large(name, encoded.size)
         args = [part for pair in encoded.fields for part in pair]
 
-        def done(written: Written) -> int:
+        def done(written: Written) -> Written:
             known = Known(written.version, written.time, self.writer, KIND_OBJECT)
-            self.cache.apply(name, written.previous, known, encoded.fields)
-            return written.version
+            self.cache.apply(name, written.previous, known, encoded.fields, removing)
+            return written
 
-        return self._write(op, name, expected, encoded.blob, args, done)
+        return self._write(op, name, expected, args, done, remove=removing)
 
     def set_field(self, name: str, field: str, value: Any, expected: int | None) -> Call[int]:
         """Set one top-level field."""
@@ -484,7 +497,7 @@ class Core:
                 self.cache.apply(name, written.previous, known, [], (field,))
             return written
 
-        return self._write("delete_field", name, expected, codec.pack_plain([field]), [field], done)
+        return self._write("delete_field", name, expected, [field], done)
 
     def delete(self, name: str, expected: int | None, writer: str | None = None) -> Call[bool]:
         """Delete a document; True if it existed."""
@@ -495,7 +508,7 @@ class Core:
                 self.cache.remember(name, Known(0))
             return written.applied
 
-        return self._write("delete", name, expected, b"", [], done, writer=writer)
+        return self._write("delete", name, expected, [], done, writer=writer)
 
     # -- update ----------------------------------------------------------------------------
 

@@ -16,8 +16,17 @@ class Script:
     sha: str
 
 
+def _read(name: str) -> str:
+    return (resources.files("sharedstate") / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
+
+
 def _load(name: str) -> Script:
-    source = (resources.files("sharedstate") / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
+    """A script, with each line ``--#include <other>`` replaced by that file."""
+    lines = [
+        _read(line.split()[1]) if line.startswith("--#include ") else line
+        for line in _read(name).splitlines(keepends=True)
+    ]
+    source = "".join(lines)
     return Script(name, source, hashlib.sha1(source.encode("utf-8")).hexdigest())
 
 
@@ -27,3 +36,4 @@ LEASE = _load("lease")
 FLOOR = _load("floor")
 DUMP = _load("dump")
 RESTORE = _load("restore")
+HISTORY = _load("history")

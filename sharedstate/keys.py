@@ -37,13 +37,16 @@ DEFAULT_MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """Largest encoded document accepted (fields plus values, msgpack)."""
 
 DEFAULT_FEED_MAXLEN = 10_000
-"""Approximate number of entries kept in a namespace's change feed."""
+"""Most entries kept in a namespace's change feed (the oldest go first)."""
 
 DEFAULT_HISTORY_LIMIT = 50
-"""Exact number of changes kept in each document's history."""
+"""Most changes kept in each document's history (each also needs its feed entry)."""
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
-"""Largest payload (values written) a feed entry or history record keeps; larger ones are omitted."""
+"""Largest payload (values written) a feed entry keeps; larger ones are omitted."""
+
+DEFAULT_HISTORY_BUDGET = 64 * 1024 * 1024
+"""Bytes the change feed and the histories of a namespace may hold together (oldest go first)."""
 
 DEFAULT_HISTORY_TTL = 30 * 24 * 3600
 """Seconds a deleted document's history is kept (renewed if the name is written again)."""
@@ -99,7 +102,8 @@ class Keys:
         return f"{self.base}m:{name}"
 
     def history(self, name: str) -> str:
-        """Capped list of a document's last changes, newest first (kept after a delete, with a TTL)."""
+        """Capped list of the feed ids of a document's last changes, newest first (kept after a
+        delete, with a TTL)."""
         return f"{self.base}h:{name}"
 
     def write_id(self, write_id: str) -> str:
@@ -115,6 +119,11 @@ class Keys:
     def feed(self) -> str:
         """Capped stream of every change in the namespace: the change feed."""
         return f"{self.base}feed"
+
+    @property
+    def feed_bytes(self) -> str:
+        """Counter of the bytes the feed and histories hold, kept by the write scripts."""
+        return f"{self.base}feedbytes"
 
     @property
     def tombstones(self) -> str:

@@ -73,5 +73,6 @@ def settings_options(settings: Settings, extra: dict[str, Any]) -> dict[str, Any
         "feed_maxlen": settings.feed_maxlen,
         "history_limit": settings.history_limit,
         "payload_limit": settings.payload_limit,
+        "history_budget": settings.history_budget,
         **StoreOptions.check(extra),
     }

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sharedstate.errors import ConfigurationError
 from sharedstate.keys import (
     DEFAULT_FEED_MAXLEN,
+    DEFAULT_HISTORY_BUDGET,
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_MAX_DOCUMENT_BYTES,
     DEFAULT_NAMESPACE,
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     feed_maxlen: int = Field(DEFAULT_FEED_MAXLEN, gt=0, validation_alias=_env("FEED_MAXLEN"))
     history_limit: int = Field(DEFAULT_HISTORY_LIMIT, gt=0, validation_alias=_env("HISTORY_LIMIT"))
     payload_limit: int = Field(DEFAULT_PAYLOAD_LIMIT, ge=0, validation_alias=_env("PAYLOAD_LIMIT"))
+    history_budget: int = Field(DEFAULT_HISTORY_BUDGET, gt=0, validation_alias=_env("HISTORY_BUDGET"))
 
     data_dir: Path = Field(Path("./data"), validation_alias=_env("DATA_DIR", "RAILWAY_VOLUME_MOUNT_PATH"))
     snapshot_interval: int = Field(60, gt=0, validation_alias=_env("SNAPSHOT_INTERVAL"))

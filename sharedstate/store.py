@@ -286,6 +286,7 @@ class SharedStore:
             history_limit=core.history_limit,
             history_ttl=core.history_ttl,
             payload_limit=core.payload_limit,
+            history_budget=core.history_budget,
         )
 
     def close(self) -> None:

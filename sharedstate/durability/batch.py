@@ -86,8 +86,8 @@ def _restore(
 ) -> Call[list[Written]]:
     _batch(encoded)
     keys = core.keys
-    key_list: list[str] = [keys.names, keys.feed, keys.tombstones, keys.floor]
-    args: list[Any] = [writer, core.feed_maxlen, core.history_limit, core.payload_limit]
+    key_list: list[str] = [keys.names, keys.feed, keys.tombstones, keys.floor, keys.feed_bytes]
+    args: list[Any] = [writer, core.feed_maxlen, core.history_limit, core.payload_limit, core.history_budget]
     for name, document in encoded:
         key_list += (keys.data(name), keys.meta(name), keys.history(name))
         args += (name, document.kind, document.size, document.blob, len(document.fields))

@@ -6,21 +6,24 @@
 -- KEYS[2] feed stream      ss:{ns}:feed
 -- KEYS[3] tombstones hash  ss:{ns}:tomb
 -- KEYS[4] version floor    ss:{ns}:floor
--- KEYS[5..] three per document, in ARGV's order: data hash, meta hash, history list
+-- KEYS[5] feed bytes       ss:{ns}:feedbytes
+-- KEYS[6..] three per document, in ARGV's order: data hash, meta hash, history list
 --
--- ARGV[1] writer, ARGV[2] feed length (approximate), ARGV[3] history length (exact),
--- ARGV[4] largest payload kept in a feed entry or history record, bytes
--- ARGV[5..] per document: name, kind ('o'|'v'), size, payload, field count n, n field/value pairs
+-- ARGV[1] writer, ARGV[2] feed length, ARGV[3] history length,
+-- ARGV[4] largest payload kept in a feed entry, bytes, ARGV[5] bytes feed and histories may hold
+-- ARGV[6..] per document: name, kind ('o'|'v'), size, payload, field count n, n field/value pairs
 --
 -- Returns {time, then per document: version, feed id, previous version ('0': none)}.
 
 local unpack = unpack or table.unpack
 local function fmt(n) return string.format('%d', n) end
+--#include feed
 
 local writer = ARGV[1]
-local maxlen = ARGV[2]
+local maxlen = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local payload_limit = tonumber(ARGV[4])
+local budget = tonumber(ARGV[5])
 
 local floor = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
 local now = redis.call('TIME')
@@ -28,7 +31,7 @@ local t = now[1] .. '.' .. string.format('%06d', tonumber(now[2]))
 
 -- one look at the tombstones for the whole batch
 local names = {}
-local i = 5
+local i = 6
 while i <= #ARGV do
   names[#names + 1] = ARGV[i]
   i = i + 5 + 2 * tonumber(ARGV[i + 4])
@@ -37,8 +40,8 @@ if #names == 0 then return {t} end
 local tombs = redis.call('HMGET', KEYS[3], unpack(names))
 
 local out = {t}
-local k = 5
-i = 5
+local k = 6
+i = 6
 for d = 1, #names do
   local name, kind, size, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local first = i + 5
@@ -67,11 +70,8 @@ for d = 1, #names do
     payload = ''
     omitted = '1'
   end
-  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*',
-    'n', name, 'v', ver, 'o', 'restore', 'w', writer, 't', t, 'f', payload, 'x', omitted)
-  local length = redis.call('LPUSH', hkey,
-    table.concat({id, ver, 'restore', t, fmt(#writer), omitted}, ' ') .. '\n' .. writer .. payload)
-  if length > limit then redis.call('LTRIM', hkey, 0, limit - 1) end
+  local id, length = record_change(KEYS[2], KEYS[5], hkey, maxlen, budget, limit,
+    {'n', name, 'v', ver, 'o', 'restore', 'w', writer, 't', t, 'f', payload, 'x', omitted, 'r', ''})
   -- a deleted document's history expires; once the document is back it stays
   if cur == 0 and length > 1 then redis.call('PERSIST', hkey) end
 

@@ -4,10 +4,11 @@
 -- KEYS[2] meta hash        ss:{ns}:m:<name>   v version, t time, w writer, k kind, s size
 -- KEYS[3] names set        ss:{ns}:names
 -- KEYS[4] feed stream      ss:{ns}:feed
--- KEYS[5] history list     ss:{ns}:h:<name>   newest first, see "history record" below
+-- KEYS[5] history list     ss:{ns}:h:<name>   newest first: feed ids (see feed.lua)
 -- KEYS[6] tombstones hash  ss:{ns}:tomb       name -> version of the delete
 -- KEYS[7] version floor    ss:{ns}:floor      set by a restore
 -- KEYS[8] write id         ss:{ns}:w:<id>     result of this write, for re-sends
+-- KEYS[9] feed bytes       ss:{ns}:feedbytes  bytes the feed and histories hold
 --
 -- ARGV[1]  op: put | merge | set_field | delete_field | delete | restore
 -- ARGV[2]  expected version: '' none, '0' must not exist, else that version
@@ -15,14 +16,17 @@
 -- ARGV[4]  writer
 -- ARGV[5]  kind written by put/restore: 'o' object, 'v' plain value; '' otherwise
 -- ARGV[6]  largest document size allowed, bytes
--- ARGV[7]  feed length (approximate), ARGV[8] history length (exact)
+-- ARGV[7]  feed length, ARGV[8] history length
 -- ARGV[9]  seconds a deleted document's history is kept
 -- ARGV[10] seconds the write id is kept (0: not recorded, for bulk restores)
--- ARGV[11] largest payload kept in a feed entry or history record, bytes
--- ARGV[12] payload: msgpack of the values written (or of the removed field names)
--- ARGV[13..] field, value pairs (put/restore/merge/set_field) or field names (delete_field)
+-- ARGV[11] largest payload kept in a feed entry, bytes
+-- ARGV[12] bytes the feed and histories of the namespace may hold
+-- ARGV[13] r: number of fields a merge also removes, ARGV[14 .. 13 + r] their names
+-- ARGV[14 + r ..] field, value pairs (put/restore/merge/set_field) or field names (delete_field)
 --
--- History record: "<feed id> <version> <op> <time> <writer length> <omitted>\n<writer><payload>"
+-- The change recorded carries what the write changed: for a put of an object over an object
+-- only the fields whose bytes changed and the names of the removed ones; for merge and
+-- set_field the fields set (and removed); for restore and a put of a plain value all of it.
 --
 -- Returns {status, version, time, feed id, previous version}:
 --   ok        applied
@@ -34,7 +38,7 @@
 
 local unpack = unpack or table.unpack
 local function fmt(n) return string.format('%d', n) end
-local FIRST = 13
+--#include feed
 
 local remember = tonumber(ARGV[10]) > 0
 if remember then
@@ -46,9 +50,12 @@ if remember then
 end
 
 local op = ARGV[1]
+local nremove = tonumber(ARGV[13])
+local FIRST = 14 + nremove
 local meta = redis.call('HMGET', KEYS[2], 'v', 'k', 's')
 local cur = tonumber(meta[1]) or 0
-local kind = meta[2]
+local oldkind = meta[2]
+local kind = oldkind
 local size = tonumber(meta[3]) or 0
 
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= cur then
@@ -69,16 +76,20 @@ local removed = {}
 if whole then
   kind = ARGV[5]
   size = 0
-  if kind == 'v' then
-    size = #ARGV[FIRST + 1]
-  else
-    for i = FIRST, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
-  end
+  for i = FIRST, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
+  if kind == 'v' then size = #ARGV[FIRST + 1] end
 elseif op == 'merge' or op == 'set_field' then
   for i = FIRST, #ARGV, 2 do
     local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
     if old > 0 then size = size - old - #ARGV[i] end
     size = size + #ARGV[i] + #ARGV[i + 1]
+  end
+  for i = 14, FIRST - 1 do
+    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
+    if old > 0 then
+      size = size - old - #ARGV[i]
+      removed[#removed + 1] = ARGV[i]
+    end
   end
 elseif op == 'delete_field' then
   for i = FIRST, #ARGV do
@@ -104,19 +115,48 @@ local ver = base + 1
 local now = redis.call('TIME')
 local t = now[1] .. '.' .. string.format('%06d', tonumber(now[2]))
 
+-- chunks: unpack() of very many values overflows Lua's C stack
+local function hset(list, from)
+  for i = from, #list, 1000 do
+    redis.call('HSET', KEYS[1], unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+
+local payload = ''
+local changed = nil  -- field/value pairs the payload holds, when it is built from pairs
 if op == 'delete' then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('SREM', KEYS[3], ARGV[3])
   redis.call('HSET', KEYS[6], ARGV[3], fmt(ver))
 else
-  if whole then redis.call('DEL', KEYS[1]) end
-  if op == 'delete_field' then
-    redis.call('HDEL', KEYS[1], unpack(removed))
-  else
-    -- chunks: unpack() of very many values overflows Lua's C stack
-    for i = FIRST, #ARGV, 1000 do
-      redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  if op == 'put' and kind == 'o' and oldkind == 'o' then
+    -- write (and record) only what differs from the document as it is
+    local old = {}
+    local flat = redis.call('HGETALL', KEYS[1])
+    for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
+    changed = {}
+    for i = FIRST, #ARGV, 2 do
+      if old[ARGV[i]] ~= ARGV[i + 1] then
+        changed[#changed + 1] = ARGV[i]
+        changed[#changed + 1] = ARGV[i + 1]
+      end
+      old[ARGV[i]] = nil
     end
+    for field in pairs(old) do removed[#removed + 1] = field end
+    table.sort(removed)
+    for i = 1, #removed, 1000 do
+      redis.call('HDEL', KEYS[1], unpack(removed, i, math.min(i + 999, #removed)))
+    end
+    hset(changed, 1)
+  elseif whole then
+    redis.call('DEL', KEYS[1])
+    hset(ARGV, FIRST)
+    if kind == 'v' then payload = ARGV[FIRST + 1] end
+  else
+    for i = 1, #removed, 1000 do
+      redis.call('HDEL', KEYS[1], unpack(removed, i, math.min(i + 999, #removed)))
+    end
+    if op ~= 'delete_field' then hset(ARGV, FIRST) end
   end
   redis.call('HSET', KEYS[2], 'v', fmt(ver), 't', t, 'w', ARGV[4], 'k', kind, 's', fmt(size))
   if cur == 0 then
@@ -125,21 +165,27 @@ else
   end
 end
 
--- feed and history carry the values written, unless larger than ARGV[11]
-local payload = ARGV[12]
+if changed then
+  payload = pack_fields(changed, 1)
+elseif kind == 'o' and op ~= 'delete' and op ~= 'delete_field' then
+  payload = pack_fields(ARGV, FIRST)
+end
+local gone = ''
+if #removed > 0 then gone = pack_names(removed) end
+
+-- feed and history carry the change, unless larger than ARGV[11]
 local omitted = '0'
-if #payload > tonumber(ARGV[11]) then
+if #payload + #gone > tonumber(ARGV[11]) then
   payload = ''
+  gone = ''
   omitted = '1'
 end
-local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
-  'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', payload, 'x', omitted)
-redis.call('LPUSH', KEYS[5],
-  table.concat({id, fmt(ver), op, t, fmt(#ARGV[4]), omitted}, ' ') .. '\n' .. ARGV[4] .. payload)
-redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[8]) - 1)
+local id, hlen = record_change(KEYS[4], KEYS[9], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[12]),
+  tonumber(ARGV[8]), {'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', payload,
+  'x', omitted, 'r', gone})
 if op == 'delete' then
   redis.call('EXPIRE', KEYS[5], ARGV[9])
-elseif cur == 0 then
+elseif cur == 0 and hlen > 1 then
   redis.call('PERSIST', KEYS[5])
 end
 if remember then

@@ -42,14 +42,8 @@ def _prepare(store: SharedStore) -> None:
     state.raise_floor(store, 2)
 
 
-def _masked_record(record: bytes) -> tuple[Any, ...]:
-    head, _, rest = record.partition(b"\n")
-    _id, version, op, _time, writer_length, omitted = head.split(b" ")
-    return (version, op, writer_length, omitted, rest)
-
-
-def _snapshot_of_redis(client: redis.Redis, core: Core, names: list[str]) -> dict[str, Any]:
-    keys = core.keys
+def _snapshot_of_redis(client: redis.Redis, store: SharedStore, names: list[str]) -> dict[str, Any]:
+    keys = store.keys
     out: dict[str, Any] = {
         "names": sorted(client.smembers(keys.names)),
         "tombstones": client.hgetall(keys.tombstones),
@@ -62,7 +56,9 @@ def _snapshot_of_redis(client: redis.Redis, core: Core, names: list[str]) -> dic
         out[name] = {
             "data": client.hgetall(keys.data(name)),
             "meta": meta,
-            "history": [_masked_record(r) for r in client.lrange(keys.history(name), 0, -1)],
+            "history": [
+                (c.version, c.op, c.writer, c.omitted, c.fields, c.removed) for c in store.history(name, 100)
+            ],
             "history_expires": ttl > 0,
         }
     feed = []
@@ -81,8 +77,8 @@ def test_batch_restore_leaves_redis_as_the_write_script_would(real_redis: redis.
     one._run_many([one._core.put(r.name, r.data, None, op="restore", writer="w") for r in RECORDS], "restore")
     written = two._run_many([batch.restore(two._core, RECORDS, "w")], "restore")[0]
     names = [record.name for record in RECORDS]
-    expected = _snapshot_of_redis(real_redis, one._core, names)
-    assert _snapshot_of_redis(real_redis, two._core, names) == expected
+    expected = _snapshot_of_redis(real_redis, one, names)
+    assert _snapshot_of_redis(real_redis, two, names) == expected
     # the rules the comparison covers, spelled out
     assert expected["deleted"]["meta"][b"v"] == b"4"  # above its tombstone (3), not just the floor (2)
     assert expected["existing"]["meta"][b"v"] == b"3"  # above its version (2)

@@ -1,0 +1,91 @@
+-- feed.lua: included by write.lua and restore.lua (see _scripts.py). Records one change in the
+-- namespace's change feed and the document's history, keeping both within the namespace's
+-- byte budget and the feed's length.
+--
+-- A feed entry holds the change (n name, v version, o op, w writer, t time, f payload, x omitted,
+-- r removed field names). A history record is only the feed id of its entry: the payload is
+-- kept once. The feed's oldest entries go first (with their history records) whenever the
+-- feed holds more than `budget` bytes or `maxlen` entries; the counter key keeps the bytes.
+
+local function mp_be(n, bytes)
+  local out = {}
+  for b = bytes, 1, -1 do
+    out[b] = string.char(n % 256)
+    n = math.floor(n / 256)
+  end
+  return table.concat(out)
+end
+
+-- msgpack headers, the same bytes Python's msgpack writes
+local function mp_str(s)
+  local n = #s
+  if n < 32 then return string.char(0xa0 + n) .. s end
+  if n < 256 then return '\217' .. string.char(n) .. s end
+  if n < 65536 then return '\218' .. mp_be(n, 2) .. s end
+  return '\219' .. mp_be(n, 4) .. s
+end
+local function mp_count(n, fix, h16, h32)
+  if n < 16 then return string.char(fix + n) end
+  if n < 65536 then return h16 .. mp_be(n, 2) end
+  return h32 .. mp_be(n, 4)
+end
+local function mp_map(n) return mp_count(n, 0x80, '\222', '\223') end
+local function mp_array(n) return mp_count(n, 0x90, '\220', '\221') end
+
+-- msgpack of {field: value} for the pairs of `list` from index `from` (values are msgpack)
+local function pack_fields(list, from)
+  local parts = {mp_map((#list - from + 1) / 2)}
+  for i = from, #list, 2 do
+    parts[#parts + 1] = mp_str(list[i])
+    parts[#parts + 1] = list[i + 1]
+  end
+  return table.concat(parts)
+end
+local function pack_names(names)
+  local parts = {mp_array(#names)}
+  for i = 1, #names do parts[#parts + 1] = mp_str(names[i]) end
+  return table.concat(parts)
+end
+
+local ENTRY_OVERHEAD = 64  -- the stream's and the history list's own bytes per change, roughly
+local function entry_cost(flat)
+  local c = ENTRY_OVERHEAD
+  for i = 1, #flat do c = c + #flat[i] end
+  return c
+end
+
+local function next_id(id)
+  local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+  return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
+end
+
+-- Returns the new entry's id.
+local function record_change(feed, counter, hkey, maxlen, budget, hlimit, entry)
+  local id = redis.call('XADD', feed, '*', unpack(entry))
+  local total = tonumber(redis.call('GET', counter) or '')
+  if not total then  -- the counter was lost: count what the feed holds
+    total = 0
+    for _, e in ipairs(redis.call('XRANGE', feed, '-', '+')) do total = total + entry_cost(e[2]) end
+  else
+    total = total + entry_cost(entry)
+  end
+  local length = redis.call('XLEN', feed)
+  local base = string.sub(feed, 1, #feed - 4)  -- 'ss:{ns}:' of 'ss:{ns}:feed'
+  while total > budget or length > maxlen do
+    local last = nil
+    for _, e in ipairs(redis.call('XRANGE', feed, '-', '+', 'COUNT', 16)) do
+      if e[1] == id or (total <= budget and length <= maxlen) then break end
+      total = total - entry_cost(e[2])
+      length = length - 1
+      last = e[1]
+      local old = base .. 'h:' .. e[2][2]  -- field 'n' comes first: the document's history
+      if redis.call('LINDEX', old, -1) == last then redis.call('RPOP', old) end
+    end
+    if not last then break end
+    redis.call('XTRIM', feed, 'MINID', next_id(last))
+  end
+  redis.call('SET', counter, string.format('%d', total))
+  local length_h = redis.call('LPUSH', hkey, id)
+  if length_h > hlimit then redis.call('LTRIM', hkey, 0, hlimit - 1) end
+  return id, length_h
+end

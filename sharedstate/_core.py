@@ -461,15 +461,20 @@ class Core:
         remove: Iterable[str],
         expected: int | None,
         op: str = "merge",
+        trusted: bool = False,
     ) -> Call[Written]:
-        """Set some top-level fields and remove others in one step (a merge that also removes)."""
+        """Set some top-level fields and remove others in one step (a merge that also removes).
+
+        ``trusted``: the values are known to be valid (normalised by the drop-in), so encoding
+        skips the checking walk."""
         validate_name(name)
         if not isinstance(fields, Mapping):
             raise InvalidDocument(f"merge takes a mapping of top-level fields, not {type(fields).__name__}")
         removing = tuple(remove)
         for field in removing:
             self._check_field(field)
-        encoded = codec.encode_fields(fields.items(), name)
+        encode = codec.encode_trusted_fields if trusted else codec.encode_fields
+        encoded = encode(fields.items(), name)
         if encoded.size > self.max_document_bytes:
             raise self._too_large(name, encoded.size)
         args = [part for pair in encoded.fields for part in pair]

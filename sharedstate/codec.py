@@ -256,6 +256,19 @@ def encode_parsed(data: Any, name: str) -> EncodedDocument:
     return EncodedDocument(KIND_VALUE, [(VALUE_FIELD, blob)], len(blob), blob)
 
 
+def encode_trusted_fields(fields: Iterable[tuple[str, Any]], name: str) -> EncodedDocument:
+    """``encode_fields`` for values already checked (the drop-in's normalised copies): msgpack
+    runs once per field without the checking walk. Anything msgpack refuses (a lone surrogate)
+    goes to ``encode_fields`` for its error."""
+    items = list(fields)
+    try:
+        encoded = [(key, _pack(value)) for key, value in items]
+        size = sum(len(key.encode("utf-8")) + len(raw) for key, raw in encoded)
+    except (ValueError, TypeError, OverflowError, UnicodeError):
+        return encode_fields(items, name)
+    return EncodedDocument(KIND_OBJECT, encoded, size, b"")
+
+
 def decode_flat(kind: str, flat: list[bytes], name: str) -> Any:
     """Rebuild a document from HGETALL's flat field/value list (the fast path of snapshots)."""
     try:

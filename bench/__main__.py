@@ -12,11 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import api, client, durability
+from bench import api, client, durability, writes
 from bench.common import Row, table
 from sharedstate.redis_server import RedisProcess
 
-CASES = {"client": client.run, "durability": durability.run, "api": api.run}
+CASES = {"client": client.run, "writes": writes.run, "durability": durability.run, "api": api.run}
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -95,6 +95,10 @@ class SnapshotError(SharedStateError):
         return (type(self), (self.path, self.reason))
 
 
+class UsageError(SharedStateError):
+    """A command was called wrongly (the CLI prints it on one line and exits 2)."""
+
+
 class ConfigurationError(SharedStateError):
     """Settings are missing or invalid."""
 

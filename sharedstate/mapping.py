@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import AsyncIterator, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import TYPE_CHECKING, Any
 
 from sharedstate.keys import validate_name
@@ -19,7 +19,8 @@ class StoreMapping(MutableMapping[str, Any]):
 
     ``users["42"] = {...}`` is one atomic ``set_field``; ``del users["42"]`` one
     ``delete_field``; ``len``, ``in``, iteration and ``get`` read single fields or the field
-    list, never the whole document. Writing creates the document if it is absent.
+    list; ``items()`` and ``values()`` read the document once (one round trip, one instant).
+    Writing creates the document if it is absent.
 
     Mutating a nested value in place does **not** write it back::
 
@@ -63,6 +64,14 @@ class StoreMapping(MutableMapping[str, Any]):
         """The whole document as a dict (``{}`` if absent)."""
         data = self.store.load(self.name, {})
         return dict(data)
+
+    def items(self) -> ItemsView[str, Any]:
+        """(key, value) pairs of one consistent read: one round trip, not one per key."""
+        return self.to_dict().items()
+
+    def values(self) -> ValuesView[Any]:
+        """The values, from one consistent read (one round trip)."""
+        return self.to_dict().values()
 
     def __repr__(self) -> str:
         return f"StoreMapping({self.name!r})"

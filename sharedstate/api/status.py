@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis.exceptions
 
-from sharedstate import AsyncSharedStore
+from sharedstate import AsyncSharedStore, usage
 from sharedstate.api import rq_jobs
 from sharedstate.durability import state as state_records
 from sharedstate.errors import StoreUnavailable, translate_errors
@@ -81,6 +81,24 @@ async def _redis_figures(store: AsyncSharedStore) -> tuple[dict[str, Any], list[
     return {"reachable": True, "latency_ms": latency, **found.figures}, found.warnings, found.degraded
 
 
+async def namespace_usage(store: AsyncSharedStore, budget: int) -> dict[str, Any] | None:
+    """The namespace's memory and feed budget (None where MEMORY is disabled)."""
+    try:
+        with translate_errors("measure the namespace"):
+            first = await _pipelined(store, usage.first_commands(store.keys))
+            sampled = await _pipelined(store, usage.sample_commands(store.keys, first[-1] or []))
+    except redis.exceptions.ResponseError:
+        return None
+    return usage.usage_of(first, sampled, budget)
+
+
+async def _pipelined(store: AsyncSharedStore, commands: list[tuple[Any, ...]]) -> list[Any]:
+    pipe = store.redis.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute())
+
+
 async def health(state: AppState) -> dict[str, Any]:
     """Every figure of /v1/health with the overall status (ok, degraded, down)."""
     store = state.store
@@ -129,6 +147,7 @@ async def health(state: AppState) -> dict[str, Any]:
     if failed:
         degraded = True
         warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")
+    usage = await namespace_usage(store, state.settings.history_budget)
     integrity = await records.integrity(store)
     if integrity and integrity.get("count"):
         degraded = True
@@ -148,5 +167,6 @@ async def health(state: AppState) -> dict[str, Any]:
         },
         "jobs": {"failed": failed},
         "documents": documents,
+        "usage": usage,
         "integrity": integrity,
     }

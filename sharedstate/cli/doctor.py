@@ -19,7 +19,8 @@ from typing import Any
 import redis
 from rich.table import Table
 
-from sharedstate.cli.context import err, out, settings
+from sharedstate import usage
+from sharedstate.cli.context import err, human_size, out, settings
 from sharedstate.connection import client_options, mask_url
 from sharedstate.durability.snapshots import list_snapshots
 from sharedstate.errors import ConfigurationError
@@ -87,6 +88,7 @@ def _redis_checks(config: Settings) -> list[Check]:
             f"{len(alive)} worker(s) alive" if alive else "none in 30 s: is `sharedstate worker` running?"
         )
         checks.append(Check("worker heartbeat", "OK" if alive else "WARN", heartbeat))
+        checks.append(_usage_check(client, keys, config.history_budget))
         documents = f"{config.namespace!r}, {client.scard(keys.names)} documents"
         if client.get(keys.marker):
             checks.append(Check("namespace", "OK", documents))
@@ -95,6 +97,32 @@ def _redis_checks(config: Settings) -> list[Check]:
     finally:
         client.close()
     return checks
+
+
+def _pipelined(client: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(pipe.execute())
+
+
+def _usage_check(client: redis.Redis, keys: Keys, budget: int) -> Check:
+    try:
+        first = _pipelined(client, usage.first_commands(keys))
+        figures = usage.usage_of(
+            first, _pipelined(client, usage.sample_commands(keys, first[-1] or [])), budget
+        )
+    except redis.ResponseError:
+        return Check("namespace memory", "SKIP", "unknown (MEMORY disabled)")
+    used = figures["history_budget_used"] or 0.0
+    detail = (
+        f"documents ~{human_size(figures['documents_memory_estimate'])}; feed and history "
+        f"{human_size(figures['history_bytes'])} of the {human_size(budget)} budget "
+        f"({figures['feed_entries']} changes)"
+    )
+    return Check(
+        "namespace memory", "OK", detail + ("; the oldest changes are being dropped" if used >= 0.99 else "")
+    )
 
 
 def _disk_checks(config: Settings) -> list[Check]:

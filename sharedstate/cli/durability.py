@@ -20,7 +20,7 @@ from sharedstate.durability.snapshots import (
     publish_catalogue,
     take_snapshot,
 )
-from sharedstate.errors import SnapshotError
+from sharedstate.errors import SnapshotError, UsageError
 from sharedstate.settings import parse_keep
 
 
@@ -47,8 +47,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("file", help="snapshot file or id")
     cmd.set_defaults(handler=verify_command)
 
-    cmd = commands.add_parser("import", parents=[common], help="load a directory of legacy JSON files")
-    cmd.add_argument("directory", type=Path)
+    cmd = commands.add_parser(
+        "import", parents=[common], help="load a directory of legacy JSON files (or split one file)"
+    )
+    cmd.add_argument("directory", type=Path, nargs="?", help="a directory of <name>.json files")
+    cmd.add_argument(
+        "--split", type=Path, metavar="FILE",
+        help="make each top-level key of this one JSON file its own document",
+    )  # fmt: skip
     cmd.set_defaults(handler=import_command)
 
     cmd = commands.add_parser("export", parents=[common], help="write every document as a JSON file")
@@ -179,11 +185,15 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    if (args.directory is None) == (args.split is None):
+        raise UsageError("import: give either a DIRECTORY or --split FILE")
+    source = args.split or args.directory
     with open_store(args) as store, progress("import") as update:
-        report = legacy.import_directory(store, args.directory, progress=update)
-    out.print(
-        f"imported {len(report.documents)} documents from {args.directory}: {', '.join(report.documents)}"
-    )
+        if args.split is not None:
+            report = legacy.import_split(store, args.split, progress=update)
+        else:
+            report = legacy.import_directory(store, args.directory, progress=update)
+    out.print(f"imported {len(report.documents)} documents from {source}: {', '.join(report.documents)}")
     if report.mismatched:
         err.print(f"the store does not match the files for: {', '.join(report.mismatched)}")
         return 1

@@ -9,7 +9,7 @@ import sys
 from sharedstate import __version__
 from sharedstate.cli import doctor, durability, inspect, services, up
 from sharedstate.cli.context import err
-from sharedstate.errors import ConfigurationError, SharedStateError
+from sharedstate.errors import ConfigurationError, SharedStateError, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ConfigurationError as exc:
         err.print(f"configuration error: {exc}", markup=False)
+        return 2
+    except UsageError as exc:
+        err.print(f"error: {exc}", markup=False)
         return 2
     except SharedStateError as exc:
         err.print(f"error: {exc}", markup=False)

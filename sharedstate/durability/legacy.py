@@ -1,4 +1,5 @@
-"""Legacy JSON files in and out: one ``<name>.json`` file per document."""
+"""Legacy JSON files in and out: one ``<name>.json`` file per document, or one file whose
+top-level keys are each a document (``import --split``: one file holding many registries)."""
 
 from __future__ import annotations
 
@@ -78,10 +79,48 @@ def load_directory(directory: Path, max_bytes: int) -> dict[str, Any]:
     return documents
 
 
+def load_split(path: Path, max_bytes: int) -> dict[str, Any]:
+    """The top-level keys of one JSON object file as {document name: data}, all validated first.
+
+    LegacyImportError lists every problem (not an object, keys that are not document names,
+    values over the size limit); nothing is returned then.
+    """
+    path = Path(path)
+    try:
+        data = read_json_file(path)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise LegacyImportError([f"{path.name}: {exc}"]) from None
+    if not isinstance(data, dict) or not data:
+        raise LegacyImportError([f"{path.name}: --split needs a JSON object with at least one key"])
+    problems: list[str] = []
+    for key, value in data.items():
+        try:
+            name = validate_name(key)
+            size = codec.encode_document(value, name).size
+            if size > max_bytes:
+                raise ValueError(f"{size} bytes encoded, over the limit of {max_bytes}")
+        except (ValueError, InvalidDocument) as exc:
+            problems.append(f"{path.name}: key {key!r}: {exc}")
+    if problems:
+        raise LegacyImportError(problems)
+    return dict(data)
+
+
 def import_directory(store: SharedStore, directory: Path, progress: Progress | None = None) -> ImportReport:
     """Load a directory of legacy JSON files (validated first), then check the store matches them."""
+    return import_documents(store, load_directory(directory, store._core.max_document_bytes), progress)
+
+
+def import_split(store: SharedStore, path: Path, progress: Progress | None = None) -> ImportReport:
+    """Make each top-level key of one legacy JSON file its own document, then verify."""
+    return import_documents(store, load_split(path, store._core.max_document_bytes), progress)
+
+
+def import_documents(
+    store: SharedStore, documents: dict[str, Any], progress: Progress | None = None
+) -> ImportReport:
+    """Write already validated documents in batches, then check the store matches them."""
     bulk = store.bulk()
-    documents = load_directory(directory, bulk._core.max_document_bytes)
     names = sorted(documents)
     for start in range(0, len(names), 100):
         batch = names[start : start + 100]
@@ -139,4 +178,12 @@ def write_json_atomically(path: Path, data: Any) -> Path:
     return path
 
 
-__all__ = ["ImportReport", "InvalidDocument", "LegacyImportError", "export_directory", "import_directory"]
+__all__ = [
+    "ImportReport",
+    "InvalidDocument",
+    "LegacyImportError",
+    "export_directory",
+    "import_directory",
+    "import_documents",
+    "import_split",
+]

@@ -53,6 +53,9 @@ def test_health_reports_figures_and_warnings(api: Api, store: SharedStore) -> No
     assert health["redis"]["aof_enabled"] is False and any("AOF" in w for w in health["warnings"])
     assert any("worker" in w for w in health["warnings"])
     assert health["worker"] == {"alive": False, "workers": []}
+    usage = health["usage"]
+    assert usage["documents"] == 1 and usage["feed_entries"] >= 1 and usage["documents_memory_estimate"] > 0
+    assert usage["history_budget"] == 64 * 2**20 and 0 < usage["history_bytes"] < 10_000
 
 
 def test_evicting_maxmemory_policy_degrades(api: Api, real_redis: redis.Redis) -> None:

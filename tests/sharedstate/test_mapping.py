@@ -97,3 +97,16 @@ def test_async_mapping(backend: str, request: pytest.FixtureRequest) -> None:
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_items_and_values_read_the_document_once(
+    sync_store: SharedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = sync_store.mapping("many")
+    sync_store.put("many", {str(i): {"n": i} for i in range(2000)})
+    calls: list[Any] = []
+    run = sync_store._run
+    monkeypatch.setattr(sync_store, "_run", lambda call: calls.append(call) or run(call))
+    assert sorted(int(k) for k, _ in users.items()) == list(range(2000))
+    assert sorted(v["n"] for v in users.values()) == list(range(2000))
+    assert len(calls) == 2  # one read each, not one per key

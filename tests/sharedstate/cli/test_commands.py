@@ -123,6 +123,34 @@ def test_import_export(run: Run, store: SharedStore, tmp_path: Path) -> None:
     assert store.load("config") is None
 
 
+def test_import_split_makes_each_registry_a_document(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    database = tmp_path / "database.json"
+    registries = {
+        "buildings": {"b1": {"floors": 3}},
+        "interest_pool": {"42": ["b1"]},
+        "verification_tokens": {},
+        "cluster_contact_state": [1, 2],
+    }
+    database.write_text(json.dumps(registries))
+    code, out, _ = run("import", "--split", str(database))
+    assert code == 0 and "imported 4 documents" in out and "matches" in out
+    assert {name: store.load(name) for name in registries} == registries
+    assert "database" not in store.names()
+
+    database.write_text(json.dumps({"fine": 1, "bad name": 2, "also bad/": 3}))
+    store.delete("buildings")
+    code, _, err = run("import", "--split", str(database))
+    assert code == 1 and "'bad name'" in err and "'also bad/'" in err and "nothing was written" in err
+    assert store.load("fine") is None
+    database.write_text("[1, 2]")
+    code, _, err = run("import", "--split", str(database))
+    assert code == 1 and "JSON object" in err
+    code, _, err = run("import", str(tmp_path), "--split", str(database))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "either" in err
+    code, _, err = run("import")
+    assert code == 2 and "either" in err
+
+
 def test_inspection(run: Run, store: SharedStore, tmp_path: Path) -> None:
     (tmp_path / "doc.json").write_text('{"ids": [3, 1]}')
     code, out, _ = run("put", "doc", str(tmp_path / "doc.json"))

@@ -38,6 +38,7 @@ def test_a_working_setup_passes_with_warnings(
     assert checks["data dir writable"]["status"] == "OK"
     assert checks["worker heartbeat"]["status"] == "WARN"
     assert checks["api auth"]["status"] == "WARN"
+    assert checks["namespace memory"]["status"] == "OK" and "budget" in checks["namespace memory"]["detail"]
     assert (configured / "data" / "snapshots").is_dir()
 
 

@@ -38,7 +38,8 @@ class Bot:
         """One user signs up: a user record, a token (every third born expired), contacted."""
         with self.lock:
             self.data["users"][user_id] = {"name": f"user {user_id}", "joined": user_id}
-            self.data["verification_tokens"][f"tok-{user_id}"] = {"user": user_id, "expired": user_id % 3 == 0}
+            token = {"user": user_id, "expired": user_id % 3 == 0}
+            self.data["verification_tokens"][f"tok-{user_id}"] = token
             self.contacted.add(user_id)
             self.data["audit"].append(f"bot: signed up {user_id}")
         self.dirty.set()

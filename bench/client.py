@@ -14,7 +14,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from bench.common import Row, Timing, measure, timing
+from bench.common import Row, Timing, file_rewrite, measure, timing
 from sharedstate import AsyncSharedStore, SharedStore, compat
 from sharedstate.redis_server import RedisProcess
 
@@ -58,12 +58,7 @@ def _set_field(store: SharedStore, raw: redis.Redis, seconds: float, workdir: Pa
     def rewrite_file() -> None:  # the seeds' approach: load, change, write atomically, fsync
         data = json.loads(path.read_text())
         data[str(next(counter) % 10_000)] = entry
-        temp = path.with_suffix(".tmp")
-        with open(temp, "w") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
+        file_rewrite(path, data)
 
     files = measure(rewrite_file, seconds, warmup=3)
     return [

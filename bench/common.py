@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -78,6 +81,16 @@ def timing(latencies: list[float], elapsed: float, operations: int | None = None
     return Timing(
         (operations or len(ordered)) / elapsed, statistics.median(ordered) * 1000, p99 * 1000, len(ordered)
     )
+
+
+def file_rewrite(path: Path, data: Any) -> None:
+    """The legacy save: the whole JSON file, fsynced, renamed over the old one."""
+    temp = path.with_suffix(".tmp")
+    with open(temp, "w") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
 
 
 def seconds(value: float) -> str:

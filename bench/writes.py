@@ -4,7 +4,6 @@ and the Redis memory a document and its changes take, measured in one run."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -12,23 +11,13 @@ from typing import Any
 
 import redis
 
-from bench.common import Row, Timing, measure
+from bench.common import Row, Timing, file_rewrite, measure
 from sharedstate import SharedStore, compat
 from sharedstate.redis_server import RedisProcess
 
 
 def _entry(i: int) -> dict[str, Any]:
     return {"name": f"user {i}", "verified": bool(i % 2), "tags": ["a"]}
-
-
-def _file_rewrite(path: Path, data: Any) -> None:
-    """The legacy save: the whole file, fsynced, renamed over the old one."""
-    temp = path.with_suffix(".tmp")
-    with open(temp, "w") as out:
-        json.dump(data, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
 
 
 def _saves(server: RedisProcess, seconds: float, workdir: Path, entries: int) -> list[Row]:
@@ -57,7 +46,7 @@ def _saves(server: RedisProcess, seconds: float, workdir: Path, entries: int) ->
             store.put(f"{name}-whole", whole)
 
         def rewrite(whole: Any = whole, path: Path = workdir / f"{name}.json") -> None:
-            _file_rewrite(path, whole)
+            file_rewrite(path, whole)
 
         ours = measure(save, seconds, warmup=5)
         before = measure(put_whole, seconds, warmup=2)

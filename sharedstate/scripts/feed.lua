@@ -47,11 +47,13 @@ local function pack_names(names)
   return table.concat(parts)
 end
 
-local ENTRY_OVERHEAD = 64  -- the stream's and the history list's own bytes per change, roughly
+-- What a change costs Redis, roughly: its bytes, an eighth more for the allocator's rounding
+-- of large entries, and the stream's and the history list's own bytes per change.
+local ENTRY_OVERHEAD = 64
 local function entry_cost(flat)
-  local c = ENTRY_OVERHEAD
+  local c = 0
   for i = 1, #flat do c = c + #flat[i] end
-  return c
+  return math.ceil(c * 9 / 8) + ENTRY_OVERHEAD
 end
 
 local function next_id(id)

@@ -73,6 +73,15 @@ end
 
 -- the size after this write, checked before anything is written
 local removed = {}
+local function removing(from, to)  -- fields ARGV[from..to] that exist leave the size
+  for i = from, to do
+    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
+    if old > 0 then
+      size = size - old - #ARGV[i]
+      removed[#removed + 1] = ARGV[i]
+    end
+  end
+end
 if whole then
   kind = ARGV[5]
   size = 0
@@ -84,21 +93,9 @@ elseif op == 'merge' or op == 'set_field' then
     if old > 0 then size = size - old - #ARGV[i] end
     size = size + #ARGV[i] + #ARGV[i + 1]
   end
-  for i = 14, FIRST - 1 do
-    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
-    if old > 0 then
-      size = size - old - #ARGV[i]
-      removed[#removed + 1] = ARGV[i]
-    end
-  end
+  removing(14, FIRST - 1)
 elseif op == 'delete_field' then
-  for i = FIRST, #ARGV do
-    local old = redis.call('HSTRLEN', KEYS[1], ARGV[i])
-    if old > 0 then
-      size = size - old - #ARGV[i]
-      removed[#removed + 1] = ARGV[i]
-    end
-  end
+  removing(FIRST, #ARGV)
   if #removed == 0 then return {'noop', fmt(cur)} end
 end
 if size > tonumber(ARGV[6]) then

@@ -70,18 +70,23 @@ export function diffView(before, after, labels) {
         `${kind === "add" ? "+" : kind === "del" ? "−" : " "} ${line}`))));
 }
 
-// Rebuild each version's whole document from history entries (oldest first). A state is
-// known from the first put/restore on; before that only the change itself is known.
+// Rebuild each version's whole document from history entries (oldest first). A change holds
+// what it changed: an object payload updates an object (a put over an object only carries the
+// fields that changed), then its removed fields go; any other payload is the whole document.
+// A state is known from the first restore, delete or whole-value put on.
 export function replay(changesNewestFirst) {
   const states = new Map();
   let state, known = false;
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
   for (const change of [...changesNewestFirst].reverse()) {
     if (change.omitted) known = false;
-    else if (change.op === "put" || change.op === "restore") { state = change.fields; known = true; }
+    else if (change.op === "restore") { state = change.fields; known = true; }
     else if (change.op === "delete") { state = null; known = true; }
-    else if (known && change.op === "delete_field") {
-      state = { ...state }; for (const field of change.removed) delete state[field];
-    } else if (known) state = { ...state, ...change.fields };
+    else if (change.op === "put" && !isObject(change.fields)) { state = change.fields; known = true; }
+    else if (known) {
+      state = { ...(isObject(state) ? state : {}), ...change.fields };
+      for (const field of change.removed) delete state[field];
+    }
     states.set(change.version, known ? structuredClone(state) : undefined);
   }
   return states;

@@ -72,6 +72,13 @@ def feed_position(store: SharedStore) -> str:
     return _text(last[0][0]) if last else "0-0"  # type: ignore[return-value]
 
 
+async def feed_position_of(store: AsyncSharedStore) -> str:
+    """``feed_position`` for the asyncio client (the API's event streams start there)."""
+    with translate_errors("read the change feed"):
+        last = await store.redis.xrevrange(store.keys.feed, count=1)
+    return _text(last[0][0]) if last else "0-0"  # type: ignore[return-value]
+
+
 def _get_json(store: SharedStore, key: str, what: str) -> Any:
     with translate_errors(f"read {what}"):
         raw = store.redis.get(key)

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from sharedstate.api.deps import app_state, caller
 from sharedstate.api.routes.docs import ERRORS
+from sharedstate.durability import state
 from sharedstate.errors import SharedStateError
 from sharedstate.jsonio import dumps_plain
 
@@ -76,7 +77,8 @@ async def events(
     after ``after`` / ``Last-Event-ID``. An ``error`` event ends the stream (e.g. feed_trimmed)."""
     store = app_state(request).store
     wanted = [name for name in names.split(",") if name] if names else None
-    position = last_event_id or after
+    # Fixed before the stream opens: a client that writes once it is connected sees its write.
+    position: str | None = last_event_id or after or await state.feed_position_of(store)
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal position

@@ -54,6 +54,7 @@ class _Copy:
 
 _copies: dict[str, _Copy] = {}
 _copies_lock = threading.Lock()
+_saving: dict[str, threading.Lock] = {}  # one save of a document at a time in this process
 _overwrites: dict[str, int] = {}
 
 
@@ -127,6 +128,13 @@ def save_json_file(path: str | os.PathLike[str], data: Any, on_conflict: OnConfl
         raise ValueError(f"on_conflict must be 'overwrite' or 'raise', not {on_conflict!r}")
     name = document_name(path)
     store = get_store()
+    with _copies_lock:
+        lock = _saving.setdefault(name, threading.Lock())
+    with lock:
+        return _save(store, name, data, on_conflict)
+
+
+def _save(store: SharedStore, name: str, data: Any, on_conflict: OnConflict) -> int:
     with _copies_lock:
         copy = _copies.get(name)
     if copy is None:

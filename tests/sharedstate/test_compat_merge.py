@@ -174,3 +174,24 @@ def test_both_sides_keep_appending_to_one_list(other: SharedStore) -> None:
     audit = other.load("database")["audit"]
     assert sorted(audit) == sorted([f"bot {i}" for i in range(5)] + [f"cron {i}" for i in range(5)])
     assert compat.overwrites().get("database", 0) == 0
+
+
+def test_threads_of_one_process_saving_one_document_lose_nothing(other: SharedStore) -> None:
+    import threading
+
+    other.put("database", {})
+    data = compat.load_json_file(PATH)
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        for i in range(50):
+            with lock:
+                data[f"t{n}-{i}"] = i
+            compat.save_json_file(PATH, data)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert other.load("database") == {f"t{n}-{i}": i for n in range(4) for i in range(50)}

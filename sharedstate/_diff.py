@@ -184,18 +184,20 @@ def _walk(old: Any, new: Any, path: Path, ops: list[Op], where: str) -> None:
             if (was := get(key, MISSING)) != value or type(was) is not type(value)
         ]
         present = len(new) - len(changed)
+        converted = False  # a key json writes as a string: two keys of `new` may be one key
         for raw_key in changed:
             try:
                 key = raw_key if type(raw_key) is str else _key(raw_key)
             except _Bad as exc:
                 raise InvalidDocument(f"{where} at {codec.format_path(path)} has {exc.reason}") from None
+            converted = converted or key is not raw_key
             before = get(key, MISSING)
             if before is MISSING:
                 ops.append(Set((*path, key), normalise(new[raw_key], where, (*path, key)), MISSING))
             else:
                 present += 1
                 _walk(before, new[raw_key], (*path, key), ops, where)
-        if present < len(old) or len(new) != len(old):
+        if present < len(old) or converted:
             keys = {key if type(key) is str else _key(key) for key in new}
             ops.extend(Delete((*path, key), value) for key, value in old.items() if key not in keys)
         return

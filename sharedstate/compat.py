@@ -171,17 +171,24 @@ def _save_on_copy(store: SharedStore, name: str, copy: _Copy, ops: list[_diff.Op
     """Redis still holds our copy: write the touched fields of the copy with the changes
     applied, expecting its version. None if someone wrote meanwhile (nothing changed here)."""
     undo = _diff.apply(copy.data, ops)
-    fields, removed = _diff.touched(copy.data, ops)
     try:
-        written = store._run(store._core.patch(name, fields, removed, copy.version, trusted=True))
+        version = _write_touched(store, name, copy.data, ops, copy.version)
     except VersionConflict:
         _diff.undo(undo)
         return None
     except BaseException:
         _diff.undo(undo)
         raise
-    copy.version = written.version
-    return written.version
+    copy.version = version
+    return version
+
+
+def _write_touched(
+    store: SharedStore, name: str, data: dict[str, Any], ops: list[_diff.Op], expected: int
+) -> int:
+    """Write the top-level fields ``ops`` touched, as ``data`` holds them, expecting ``expected``."""
+    fields, removed = _diff.touched(data, ops)
+    return store._run(store._core.patch(name, fields, removed, expected, trusted=True)).version
 
 
 def _save_on_current(
@@ -205,10 +212,7 @@ def _save_on_current(
             if result.whole is not _diff.MISSING:
                 new_version = store.put(name, result.whole, expected_version=version)
             else:
-                fields, removed = _diff.touched(result.data, ops)
-                new_version = store._run(
-                    store._core.patch(name, fields, removed, version, trusted=True)
-                ).version
+                new_version = _write_touched(store, name, result.data, ops, version)
         except VersionConflict:
             continue
         if result.conflicts:

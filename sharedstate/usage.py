@@ -26,10 +26,10 @@ def first_commands(keys: Keys) -> list[tuple[Any, ...]]:
     ]
 
 
-def sample_commands(keys: Keys, names: list[bytes]) -> list[tuple[Any, ...]]:
-    """Round two: the memory of each sampled document's data, meta and history keys."""
+def sample_commands(keys: Keys, first: list[Any]) -> list[tuple[Any, ...]]:
+    """Round two, from round one's answers: the memory of each sampled document's keys."""
     commands: list[tuple[Any, ...]] = []
-    for raw in names:
+    for raw in first[-1] or []:
         name = raw.decode("utf-8", "replace")
         commands += [
             ("MEMORY", "USAGE", key) for key in (keys.data(name), keys.meta(name), keys.history(name))

@@ -86,7 +86,7 @@ async def namespace_usage(store: AsyncSharedStore, budget: int) -> dict[str, Any
     try:
         with translate_errors("measure the namespace"):
             first = await _pipelined(store, usage.first_commands(store.keys))
-            sampled = await _pipelined(store, usage.sample_commands(store.keys, first[-1] or []))
+            sampled = await _pipelined(store, usage.sample_commands(store.keys, first))
     except redis.exceptions.ResponseError:
         return None
     return usage.usage_of(first, sampled, budget)

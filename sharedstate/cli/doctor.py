@@ -109,9 +109,7 @@ def _pipelined(client: redis.Redis, commands: list[tuple[Any, ...]]) -> list[Any
 def _usage_check(client: redis.Redis, keys: Keys, budget: int) -> Check:
     try:
         first = _pipelined(client, usage.first_commands(keys))
-        figures = usage.usage_of(
-            first, _pipelined(client, usage.sample_commands(keys, first[-1] or [])), budget
-        )
+        figures = usage.usage_of(first, _pipelined(client, usage.sample_commands(keys, first)), budget)
     except redis.ResponseError:
         return Check("namespace memory", "SKIP", "unknown (MEMORY disabled)")
     used = figures["history_budget_used"] or 0.0

@@ -167,6 +167,10 @@ class Keys:
         """The lease a restore holds while it writes."""
         return self._system("lock:restore")
 
+    def stage(self, name: str) -> str:
+        """Hash a restore fills with a very wide document's fields before it swaps them in."""
+        return self._system(f"stage:{name}")
+
     def job_lock(self, job: str) -> str:
         """The lease a run of the worker's job ``job`` holds, so two runs never overlap."""
         return self._system(f"lock:job:{job}")

@@ -46,6 +46,11 @@ class Lease:
         self.token = token or None
         return self.token
 
+    @property
+    def value(self) -> str:
+        """What the lock key holds while this holder has it (scripts compare it to fence writes)."""
+        return f"{self.token}:{self.owner}" if self.token else ""
+
     def renew(self) -> bool:
         """Extend the lease by its TTL; False if it was lost (expired or taken)."""
         return self._call("renew") == 1

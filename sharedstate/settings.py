@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     verify_timeout: int = Field(180, gt=0, validation_alias=_env("VERIFY_TIMEOUT"))
     verify_retries: int = Field(0, ge=0, validation_alias=_env("VERIFY_RETRIES"))
     cron_config: str | None = Field(None, validation_alias=_env("CRON_CONFIG"))
+    snapshot_key: SecretStr | None = Field(None, validation_alias=_env("SNAPSHOT_KEY"))
+    failed_job_ttl: int = Field(86400, gt=0, validation_alias=_env("FAILED_JOB_TTL"))
     restore_lease_ttl: float = Field(15.0, gt=0, validation_alias=_env("RESTORE_LEASE_TTL"))
     restore_check_interval: int = Field(3, gt=0, validation_alias=_env("RESTORE_CHECK_INTERVAL"))
     integrity_interval: int = Field(3600, gt=0, validation_alias=_env("INTEGRITY_INTERVAL"))
@@ -119,6 +121,13 @@ class Settings(BaseSettings):
                 "no Redis configured: set SHAREDSTATE_REDIS_URL (or REDIS_URL), e.g. redis://localhost:6379/0"
             )
         return self.redis_url.get_secret_value()
+
+    @property
+    def signing_key(self) -> bytes | None:
+        """The key snapshots are signed and checked with (HMAC-SHA256), None when unset."""
+        if self.snapshot_key is None or not self.snapshot_key.get_secret_value():
+            return None
+        return self.snapshot_key.get_secret_value().encode()
 
     @property
     def snapshot_dir(self) -> Path:

@@ -70,6 +70,12 @@ class AcceptedOut(BaseModel):
 
 class RestoreIn(BaseModel):
     documents: list[str] | None = Field(None, description="restore only these documents")
+    force: bool = Field(
+        False,
+        description="roll back: replace documents Redis has in a newer version too, and (restoring "
+        "everything) delete those the snapshot does not hold; without it a restore only fills in "
+        "documents that are missing or older",
+    )
 
 
 class JobScheduleOut(BaseModel):

@@ -136,6 +136,12 @@ async def health(state: AppState) -> dict[str, Any]:
     if last_run is not None and last_run["status"] in ("failed", "timeout"):
         degraded = True
         warnings.append(f"the last snapshot failed: {last_run.get('error')}")
+    elif last_run is not None and (last_run.get("result") or {}).get("undecodable"):
+        degraded = True
+        bad = [item["name"] for item in last_run["result"]["undecodable"]]
+        warnings.append(
+            f"the last snapshot left out {len(bad)} undecodable document(s): {', '.join(bad[:10])}"
+        )
     elif alive and documents and (last_check is None or now - last_check > stale_after):
         degraded = True
         warnings.append(f"no snapshot or snapshot check in the last {stale_after} s")

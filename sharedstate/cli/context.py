@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sharedstate.errors import UsageError
 from sharedstate.settings import Settings
 from sharedstate.store import SharedStore
 
@@ -45,11 +46,17 @@ def progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def confirm(question: str, assume_yes: bool) -> bool:
-    """Ask on a terminal; never prompt when stdin is not one (or with --yes)."""
-    if assume_yes or not sys.stdin.isatty():
+def confirm(question: str, assume_yes: bool, flag: str = "--yes") -> bool:
+    """For a command that would replace or delete newer data: ask on a terminal (False: the user
+    said no); without one it needs ``--yes``, else UsageError (exit 2, nothing changed)."""
+    if assume_yes:
         return True
-    answer = input(f"{question} [y/N] ").strip().lower()
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question.rstrip('?')}: refused without a terminal; add {flag} to confirm")
+    try:
+        answer = input(f"{question} [y/N] ").strip().lower()
+    except EOFError:
+        return False
     return answer in ("y", "yes")
 
 

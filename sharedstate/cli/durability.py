@@ -40,7 +40,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("file", nargs="?", help="snapshot file or id (file name in the snapshots directory)")
     cmd.add_argument("--doc", action="append", metavar="NAME", help="restore only this document (repeatable)")
     cmd.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
-    cmd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    cmd.add_argument(
+        "--force", action="store_true",
+        help="roll back: replace newer documents too and delete those the snapshot does not hold",
+    )  # fmt: skip
+    cmd.add_argument("-y", "--yes", action="store_true", help="confirm --force without a terminal")
     cmd.set_defaults(handler=restore)
 
     cmd = commands.add_parser("verify", parents=[common], help="check a snapshot file")
@@ -55,6 +59,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--split", type=Path, metavar="FILE",
         help="make each top-level key of this one JSON file its own document",
     )  # fmt: skip
+    cmd.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace documents that already exist (asks; --yes without a terminal)",
+    )
+    cmd.add_argument("-y", "--yes", action="store_true", help="confirm --overwrite without a terminal")
     cmd.set_defaults(handler=import_command)
 
     cmd = commands.add_parser("export", parents=[common], help="write every document as a JSON file")
@@ -75,7 +85,9 @@ def snapshot(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         clean_temp_files(directory)
         with progress("snapshot") as update:
-            result = take_snapshot(store, directory, progress=update, allow_unmarked=args.force)
+            result = take_snapshot(
+                store, directory, progress=update, allow_unmarked=args.force, key=config.signing_key
+            )
         removed = apply_retention(directory, store.namespace, parse_keep(config.snapshot_keep), result.path)
         publish_catalogue(store, directory, {result.path.name: "ok"})
     out.print(
@@ -84,7 +96,9 @@ def snapshot(args: argparse.Namespace) -> int:
     )
     for path in removed:
         out.print(f"retention removed {path.name}")
-    return 0
+    for name, reason in result.skipped:
+        err.print(f"left out undecodable document {name!r}: {reason}", markup=False)
+    return 1 if result.skipped else 0
 
 
 def snapshots(args: argparse.Namespace) -> int:
@@ -95,7 +109,7 @@ def snapshots(args: argparse.Namespace) -> int:
         status = "corrupt: " + entry.error if entry.error else "unverified"
         if entry.error is None and args.verify:
             try:
-                verify(entry.path)
+                verify(entry.path, config.signing_key)
                 status = "ok"
             except SnapshotError as exc:
                 status = "corrupt: " + exc.reason
@@ -112,23 +126,23 @@ def snapshots(args: argparse.Namespace) -> int:
 def _print_report(report: RestoreReport) -> None:
     for snapshot_id, reason in report.skipped:
         out.print(f"skipped {snapshot_id}: {reason}")
+    would = "would " if report.dry_run else ""
+    head = f"dry run of {report.snapshot}: " if report.dry_run else f"{report.snapshot}: "
+    out.print(
+        f"{head}{would}restore {len(report.restored)} documents ({len(report.created)} missing, "
+        f"{len(report.changed)} older in Redis), {would}delete {len(report.deleted)}; "
+        f"kept {len(report.kept)} that Redis has at the snapshot's version or newer, "
+        f"left {len(report.gone)} deleted since" + ("" if report.dry_run else f" ({report.seconds:.2f} s)")
+    )
     if report.dry_run:
-        out.print(
-            f"dry run of {report.snapshot}: would restore {len(report.restored)} documents "
-            f"({len(report.created)} new, {len(report.changed)} changed, {len(report.unchanged)} unchanged) "
-            f"and delete {len(report.deleted)}"
-        )
         for name in report.created:
-            out.print(f"  new      {name}")
+            out.print(f"  missing  {name}")
         for name in report.changed:
-            out.print(f"  changed  {name}")
+            out.print(f"  older    {name}")
         for name in report.deleted:
             out.print(f"  delete   {name}")
-        return
-    out.print(
-        f"restored {len(report.restored)} documents from {report.snapshot}, deleted {len(report.deleted)} "
-        f"(version floor {report.floor}, {report.seconds:.2f} s)"
-    )
+        for name in report.unchanged:
+            out.print(f"  same     {name}")
 
 
 def restore(args: argparse.Namespace) -> int:
@@ -136,7 +150,8 @@ def restore(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         what = f"snapshot {args.file}" if args.file else f"the newest valid snapshot in {config.snapshot_dir}"
         scope = f"documents {', '.join(args.doc)}" if args.doc else f"all of namespace {store.namespace!r}"
-        if not args.dry_run and not confirm(f"Replace {scope} with {what}?", args.yes):
+        question = f"Roll back {scope} to {what}, replacing newer data?"
+        if args.force and not args.dry_run and not confirm(question, args.yes):
             err.print("restore cancelled")
             return 1
         with progress("restore") as update:
@@ -146,8 +161,10 @@ def restore(args: argparse.Namespace) -> int:
                     _snapshot_path(args, args.file),
                     only=args.doc,
                     dry_run=args.dry_run,
+                    force=args.force,
                     progress=update,
                     lease_ttl=config.restore_lease_ttl,
+                    key=config.signing_key,
                 )
             else:
                 found = restore_newest(
@@ -155,9 +172,11 @@ def restore(args: argparse.Namespace) -> int:
                     config.snapshot_dir,
                     only=args.doc,
                     dry_run=args.dry_run,
+                    force=args.force,
                     progress=update,
                     on_skip=lambda snapshot_id, reason: out.print(f"skipping {snapshot_id}: {reason}"),
                     lease_ttl=config.restore_lease_ttl,
+                    key=config.signing_key,
                 )
                 if found is None:
                     err.print(f"no snapshots of namespace {store.namespace!r} in {config.snapshot_dir}")
@@ -171,7 +190,7 @@ def restore(args: argparse.Namespace) -> int:
 def verify_command(args: argparse.Namespace) -> int:
     path = _snapshot_path(args, args.file)
     try:
-        verified = verify(path)
+        verified = verify(path, settings(args).signing_key)
     except SnapshotError as exc:
         err.print(f"BAD {path}: {exc.reason}")
         return 1
@@ -188,11 +207,14 @@ def import_command(args: argparse.Namespace) -> int:
     if (args.directory is None) == (args.split is None):
         raise UsageError("import: give either a DIRECTORY or --split FILE")
     source = args.split or args.directory
+    if args.overwrite and not confirm(f"Replace existing documents with those of {source}?", args.yes):
+        err.print("import cancelled")
+        return 1
     with open_store(args) as store, progress("import") as update:
         if args.split is not None:
-            report = legacy.import_split(store, args.split, progress=update)
+            report = legacy.import_split(store, args.split, progress=update, overwrite=args.overwrite)
         else:
-            report = legacy.import_directory(store, args.directory, progress=update)
+            report = legacy.import_directory(store, args.directory, progress=update, overwrite=args.overwrite)
     out.print(f"imported {len(report.documents)} documents from {source}: {', '.join(report.documents)}")
     if report.mismatched:
         err.print(f"the store does not match the files for: {', '.join(report.mismatched)}")
@@ -203,6 +225,8 @@ def import_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     with open_store(args) as store, progress("export") as update:
-        written = legacy.export_directory(store, args.directory, progress=update)
+        written, skipped = legacy.export_directory(store, args.directory, progress=update)
     out.print(f"exported {len(written)} documents to {args.directory}")
-    return 0
+    for name, reason in skipped:
+        err.print(f"left out undecodable document {name!r}: {reason}", markup=False)
+    return 1 if skipped else 0

@@ -22,12 +22,15 @@ directory fsynced.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import secrets
 import shutil
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -48,9 +51,17 @@ _READ_BYTES = 1 << 20
 _string: Callable[[str], str] = json.encoder.encode_basestring
 
 
+HEADER_MAX = 1 << 20  # bytes a header line may take
+LEGACY_MAX_LINE = 256 << 20  # bytes a record may take in a file whose header does not say
+TRAILER_MAX = 4096  # bytes the trailer line may take
+SKIPPED_LISTED = 1000  # undecodable documents named in a header at most
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
-    """What a snapshot says about itself."""
+    """What a snapshot says about itself. ``records_bytes`` and ``longest_line`` (the records'
+    decompressed size and longest line, -1 in files that predate them) bound what a reader
+    decompresses; ``skipped`` names documents left out because they did not decode."""
 
     namespace: str
     created_at: float
@@ -59,6 +70,9 @@ class Header:
     max_version: int = 0
     floor: int = 0
     feed_position: str = "0-0"
+    records_bytes: int = -1
+    longest_line: int = -1
+    skipped: tuple[str, ...] = ()
 
     def line(self) -> bytes:
         fields = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -84,6 +98,9 @@ class Header:
                 max_version=int(fields.get("max_version", 0)),
                 floor=int(fields.get("floor", 0)),
                 feed_position=str(fields.get("feed_position", "0-0")),
+                records_bytes=int(fields.get("records_bytes", -1)),
+                longest_line=int(fields.get("longest_line", -1)),
+                skipped=tuple(str(name) for name in fields.get("skipped", ())),
             )
         except (KeyError, TypeError, ValueError):
             raise SnapshotError(path, "the header is incomplete") from None
@@ -132,10 +149,14 @@ class _Member:
         self._buffer = bytearray()
         self.sha = hashlib.sha256()
         self.count = 0
+        self.bytes = 0
+        self.longest = 0
 
     def add(self, line: bytes) -> None:
         self._buffer += line
         self.count += 1
+        self.bytes += len(line)
+        self.longest = max(self.longest, len(line))
         if len(self._buffer) >= _FLUSH_BYTES:
             self._flush()
 
@@ -157,7 +178,10 @@ class SnapshotWriter:
     ...     path = writer.commit(epoch="...", max_version=3)
     """
 
-    def __init__(self, directory: Path, namespace: str, created_at: float | None = None) -> None:
+    def __init__(
+        self, directory: Path, namespace: str, created_at: float | None = None, key: bytes | None = None
+    ) -> None:
+        self.key = key
         self.directory = Path(directory)
         self.namespace = namespace
         self.created_at = time.time() if created_at is None else created_at
@@ -185,14 +209,25 @@ class SnapshotWriter:
         self._records.close()
         self._records_file.flush()
         self._records_file.close()
-        head = Header(namespace=self.namespace, created_at=self.created_at, documents=self.count, **header)
+        skipped = tuple(header.pop("skipped", ()))[:SKIPPED_LISTED]
+        head = Header(
+            namespace=self.namespace,
+            created_at=self.created_at,
+            documents=self.count,
+            records_bytes=self._records.bytes,
+            longest_line=self._records.longest,
+            skipped=skipped,
+            **header,
+        )
         head_line = head.line()
-        trailer = {
+        trailer: dict[str, Any] = {
             "trailer": True,
             "documents": self.count,
             "header_sha256": hashlib.sha256(head_line).hexdigest(),
             "records_sha256": self._records.sha.hexdigest(),
         }
+        if self.key is not None:
+            trailer["hmac_sha256"] = _signature(self.key, trailer["header_sha256"], trailer["records_sha256"])
         final = self.directory / self.name
         with open(self._temp_path, "wb") as out:
             member = _Member(out)
@@ -229,11 +264,31 @@ class SnapshotWriter:
 # -- reading --------------------------------------------------------------------------------
 
 
+def _signature(key: bytes, header_sha: str, records_sha: str) -> str:
+    return hmac.new(key, f"{header_sha}:{records_sha}".encode(), hashlib.sha256).hexdigest()
+
+
+def _open(path: Path) -> IO[bytes]:
+    """A snapshot file opened for reading: a regular file, never through a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise SnapshotError(path, "no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SnapshotError(path, "a symbolic link (refused: snapshots are regular files)") from None
+        raise SnapshotError(path, f"unreadable: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SnapshotError(path, "not a regular file (refused)")
+    return os.fdopen(fd, "rb")
+
+
 def read_header(path: Path) -> Header:
     """The header alone (reads only the first line)."""
     try:
-        with gzip.open(path, "rb") as stream:
-            line = stream.readline(1 << 20)
+        with _open(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            line = stream.readline(HEADER_MAX)
     except (OSError, EOFError, zlib.error) as exc:
         raise SnapshotError(path, f"unreadable: {_why(exc)}") from None
     if not line.endswith(b"\n"):
@@ -251,54 +306,88 @@ def _why(exc: BaseException) -> str:
     return str(exc)
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+@dataclass(slots=True)
+class _Limits:
+    """What a reader may decompress: no line longer than ``line``, no more than ``total`` bytes
+    in all (set from the header once it is read), so a small file cannot make it use much memory."""
+
+    line: int = HEADER_MAX
+    total: int | None = None
+
+
+def _lines(path: Path, limits: _Limits) -> Iterator[bytes]:
     """The file's lines, each with its newline (the last one without, if it has none)."""
+    seen = 0
     try:
-        with gzip.open(path, "rb") as stream:
+        with _open(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             pieces: list[bytes] = []  # of a line not complete yet (it can span many chunks)
+            pending = 0  # their bytes
             while chunk := stream.read(_READ_BYTES):  # GzipFile's own line iteration is slower
+                seen += len(chunk)
+                if limits.total is not None and seen > limits.total:
+                    raise SnapshotError(path, "holds more data than its header declares (damaged or hostile)")
                 start = 0
                 end = chunk.find(b"\n")
                 if pieces:
                     if end == -1:
                         pieces.append(chunk)
+                        pending += len(chunk)
+                        _check_line(path, pending, limits)
                         continue
                     pieces.append(chunk[: end + 1])
+                    _check_line(path, pending + end + 1, limits)
                     yield b"".join(pieces)
-                    pieces = []
+                    pieces, pending = [], 0
                     start = end + 1
                     end = chunk.find(b"\n", start)
                 while end != -1:
+                    _check_line(path, end + 1 - start, limits)
                     yield chunk[start : end + 1]
                     start = end + 1
                     end = chunk.find(b"\n", start)
                 if start < len(chunk):
                     pieces.append(chunk[start:])
+                    pending = len(chunk) - start
+                    _check_line(path, pending, limits)
             if pieces:
                 yield b"".join(pieces)
-    except FileNotFoundError:
-        raise SnapshotError(path, "no such file") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise SnapshotError(path, _why(exc)) from None
 
 
-def read_snapshot(path: Path, *, exact: bool = True) -> tuple[Header, Iterator[Record]]:
+def _check_line(path: Path, length: int, limits: _Limits) -> None:
+    if length > limits.line:
+        raise SnapshotError(
+            path, f"a line longer than its header allows ({limits.line} bytes): damaged or hostile"
+        )
+
+
+def read_snapshot(
+    path: Path, *, exact: bool = True, key: bytes | None = None
+) -> tuple[Header, Iterator[Record]]:
     """The header and an iterator of records that checks everything as it goes.
 
     The iterator raises SnapshotError on the first problem, at the latest after the last
-    record (checksums, counts). Callers that must not act on a bad file verify it first.
-    ``exact=False`` is for checking only: ints beyond 64 bits in the data may read as floats.
+    record (checksums, counts, and with ``key`` the signature). Callers that must not act on a
+    bad file verify it first. ``exact=False`` is for checking only: ints beyond 64 bits in the
+    data may read as floats. Decompression stops at the sizes the header declares.
     """
-    lines = _lines(path)
+    limits = _Limits()
+    lines = _lines(path, limits)
     first = next(lines, None)
     if first is None:
         raise SnapshotError(path, "empty file")
     header = Header.parse(first, path)
-    return header, _records(path, header, first, lines, exact)
+    if header.records_bytes >= 0 and header.longest_line >= 0:
+        limits.line = max(header.longest_line, TRAILER_MAX)
+        limits.total = len(first) + header.records_bytes + TRAILER_MAX
+    else:
+        limits.line = LEGACY_MAX_LINE
+    return header, _records(path, header, first, lines, exact, key)
 
 
 def _records(
-    path: Path, header: Header, head_line: bytes, lines: Iterator[bytes], exact: bool
+    path: Path, header: Header, head_line: bytes, lines: Iterator[bytes], exact: bool, key: bytes | None
 ) -> Iterator[Record]:
     sha = hashlib.sha256()
     count = 0
@@ -325,6 +414,15 @@ def _records(
         raise SnapshotError(path, "the header was altered (checksum mismatch)")
     if trailer.get("records_sha256") != sha.hexdigest():
         raise SnapshotError(path, "the records were altered (checksum mismatch)")
+    if key is not None:
+        signature = trailer.get("hmac_sha256")
+        if not isinstance(signature, str):
+            raise SnapshotError(path, "not signed with the snapshot key (SHAREDSTATE_SNAPSHOT_KEY)")
+        expected = _signature(key, str(trailer["header_sha256"]), str(trailer["records_sha256"]))
+        if not hmac.compare_digest(signature, expected):
+            raise SnapshotError(
+                path, "the signature does not match the snapshot key: altered, or another key"
+            )
     if not count == trailer.get("documents") == header.documents:
         counts = f"the header says {header.documents} and the trailer {trailer.get('documents')}"
         raise SnapshotError(path, f"{count} records, but {counts}")
@@ -368,10 +466,11 @@ class Verified:
     size: int
 
 
-def verify(path: Path) -> Verified:
-    """Check header, every record, counts and checksums; SnapshotError with the reason if not."""
+def verify(path: Path, key: bytes | None = None) -> Verified:
+    """Check header, every record, counts, checksums and (``key``) the signature; SnapshotError
+    with the reason if not."""
     path = Path(path)
-    header, records = read_snapshot(path, exact=False)
+    header, records = read_snapshot(path, exact=False, key=key)
     for _ in records:
         pass
     return Verified(path, header, path.stat().st_size)

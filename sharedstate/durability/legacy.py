@@ -4,18 +4,23 @@ top-level keys are each a document (``import --split``: one file holding many re
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sharedstate import codec
-from sharedstate.durability import state
-from sharedstate.errors import InvalidDocument, SharedStateError
+from sharedstate._core import Call
+from sharedstate.durability import batch, state
+from sharedstate.errors import InvalidDocument, SharedStateError, VersionConflict
 from sharedstate.jsonio import dumps_plain
 from sharedstate.keys import validate_name
 from sharedstate.store import SharedStore
+
+log = logging.getLogger("sharedstate.durability")
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 
@@ -106,27 +111,53 @@ def load_split(path: Path, max_bytes: int) -> dict[str, Any]:
     return dict(data)
 
 
-def import_directory(store: SharedStore, directory: Path, progress: Progress | None = None) -> ImportReport:
+class ExistingDocuments(SharedStateError):
+    """An import would replace documents that already exist (allowed with ``overwrite``)."""
+
+
+def import_directory(
+    store: SharedStore, directory: Path, progress: Progress | None = None, overwrite: bool = False
+) -> ImportReport:
     """Load a directory of legacy JSON files (validated first), then check the store matches them."""
-    return import_documents(store, load_directory(directory, store._core.max_document_bytes), progress)
+    documents = load_directory(directory, store._core.max_document_bytes)
+    return import_documents(store, documents, progress, overwrite)
 
 
-def import_split(store: SharedStore, path: Path, progress: Progress | None = None) -> ImportReport:
+def import_split(
+    store: SharedStore, path: Path, progress: Progress | None = None, overwrite: bool = False
+) -> ImportReport:
     """Make each top-level key of one legacy JSON file its own document, then verify."""
-    return import_documents(store, load_split(path, store._core.max_document_bytes), progress)
+    return import_documents(store, load_split(path, store._core.max_document_bytes), progress, overwrite)
 
 
 def import_documents(
-    store: SharedStore, documents: dict[str, Any], progress: Progress | None = None
+    store: SharedStore, documents: dict[str, Any], progress: Progress | None = None, overwrite: bool = False
 ) -> ImportReport:
-    """Write already validated documents in batches, then check the store matches them."""
+    """Write already validated documents in batches, then check the store matches them.
+
+    Without ``overwrite`` nothing is written if any of them exists already (ExistingDocuments),
+    and each is created only if still absent when written, so a document created meanwhile is
+    never replaced (reported as mismatched).
+    """
     bulk = store.bulk()
     names = sorted(documents)
+    if not overwrite:
+        existing = sorted(set(bulk.names()) & set(names))
+        if existing:
+            shown = ", ".join(existing[:10]) + (
+                f" and {len(existing) - 10} more" if len(existing) > 10 else ""
+            )
+            raise ExistingDocuments(
+                f"{len(existing)} document(s) already exist and would be replaced: {shown}; nothing was "
+                "written (add --overwrite to replace them)"
+            )
+    expected = None if overwrite else 0
     for start in range(0, len(names), 100):
-        batch = names[start : start + 100]
-        bulk._run_many([bulk._core.put(name, documents[name], None) for name in batch], "import documents")
+        chunk = names[start : start + 100]
+        calls = [_conflict_as_none(bulk._core.put(name, documents[name], expected)) for name in chunk]
+        bulk._run_many(calls, "import documents")
         if progress is not None:
-            progress(start + len(batch), len(names))
+            progress(start + len(chunk), len(names))
     if state.get_marker(bulk) is None:
         state.set_marker(bulk)
     mismatched = [
@@ -141,26 +172,45 @@ def import_documents(
     return ImportReport(names, mismatched)
 
 
+def _conflict_as_none(call: Call[T]) -> Call[T | None]:
+    """``call``, answering None where it met a VersionConflict (created meanwhile: left alone)."""
+
+    def parse(raw: Any) -> T | None:
+        try:
+            return call.parse(raw)
+        except VersionConflict:
+            return None
+
+    return Call(call.command, parse, call.action, call.script)
+
+
 def _canonical(value: Any) -> str:
     # Type-exact comparison (1, 1.0 and True differ) through JSON text with sorted keys.
     return json.dumps(value, sort_keys=True, default=sorted)
 
 
-def export_directory(store: SharedStore, directory: Path, progress: Progress | None = None) -> list[Path]:
-    """Write every document to ``<directory>/<name>.json`` (pretty UTF-8, atomically)."""
+def export_directory(
+    store: SharedStore, directory: Path, progress: Progress | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Write every document to ``<directory>/<name>.json`` (pretty UTF-8, atomically); returns the
+    files written and the documents left out because their stored bytes do not decode."""
     bulk = store.bulk()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     names = bulk.names()
-    written = []
+    written: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     for start in range(0, len(names), 100):
-        batch = names[start : start + 100]
-        for doc in bulk._run_many([bulk._core.get(name, stale=False) for name in batch], "export documents"):
-            if doc is not None:
-                written.append(write_json_atomically(directory / f"{doc.name}.json", doc.data))
+        chunk = names[start : start + 100]
+        for found in bulk._run_many([batch.dump(bulk._core, chunk)], "export documents")[0]:
+            if isinstance(found, batch.Unreadable):
+                log.error("export: skipping document %r: %s", found.name, found.reason)
+                skipped.append((found.name, found.reason))
+            elif found is not None:  # None: deleted since the listing
+                written.append(write_json_atomically(directory / f"{found.name}.json", found.data))
         if progress is not None:
-            progress(start + len(batch), len(names))
-    return written
+            progress(start + len(chunk), len(names))
+    return written, skipped
 
 
 def write_json_atomically(path: Path, data: Any) -> Path:

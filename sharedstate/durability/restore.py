@@ -1,11 +1,15 @@
 """Restores: planned by a pure function, then executed; and the automatic restore.
 
+The rule: a restore writes a document only where Redis has no copy or an older one (a lower
+version than the backup's), never where it was deleted after the backup, and deletes nothing;
+so a restore run on a false alarm changes nothing. ``force`` rolls back on purpose. Restored
+documents get fresh versions (restore.lua), so a writer holding a pre-loss version gets
+VersionConflict; the lease's value is checked inside each writing call, so a restore paused
+past its lease never writes again.
+
 A restore never acts on a file that has not verified completely. While a full restore runs,
 the namespace's marker is absent and ``sys:restore`` names the snapshot: a restore that is
-killed half-way is finished with the same snapshot by the next ``auto_restore``, and the
-namespace is never marked complete before every document is back. Before writing, the
-version floor is raised to the restore time in milliseconds (and above every version in the
-snapshot), so a writer holding a version from before the restore gets VersionConflict.
+killed half-way is finished with the same snapshot by the next ``auto_restore``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,6 @@ from sharedstate.durability.snapshots import Progress, list_snapshots, publish_c
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
 from sharedstate.lease import Lease
-from sharedstate.models import Written
 from sharedstate.store import SharedStore
 
 log = logging.getLogger("sharedstate.durability")
@@ -38,39 +41,72 @@ BATCH = 200  # documents per call when a dry run compares, or a restore deletes
 
 @dataclass(frozen=True, slots=True)
 class RestorePlan:
-    """What a restore will do: write ``restore`` from the snapshot, delete ``delete``."""
+    """What a restore will do: write ``write`` from the backup, delete ``delete``; ``kept`` are
+    left because Redis has the backup's version or a newer one, ``gone`` because they were
+    deleted after the backup. ``force`` writes whatever Redis holds (a roll-back on purpose)."""
 
     snapshot: Path
     header: Header
-    restore: tuple[str, ...]
+    key: bytes | None
+    write: tuple[str, ...]
     delete: tuple[str, ...]
+    kept: tuple[str, ...]
+    gone: tuple[str, ...]
+    absent: frozenset[str]  # of ``write``: those Redis has no copy of
     full: bool
+    force: bool
 
 
 def plan_restore(
     snapshot: Path,
     header: Header,
-    in_snapshot: Iterable[str],
-    in_store: Iterable[str],
+    key: bytes | None,
+    in_backup: Mapping[str, int],
+    live: Mapping[str, int],
+    deleted: Mapping[str, int],
     only: Iterable[str] | None = None,
-    delete_others: bool = True,
+    force: bool = False,
 ) -> RestorePlan:
     """Decide what to write and delete. Pure: no I/O.
 
-    ``only`` restores a subset (nothing else touched). Otherwise every snapshot document is
-    written, and with ``delete_others`` documents absent from the snapshot are deleted.
+    ``in_backup`` and ``live`` map names to versions (the backup's, Redis's), ``deleted`` names
+    to the version of their delete. By the restore rule a document is written only where Redis
+    has no copy or an older one, and never where it was deleted after the backup; nothing is
+    deleted. ``force`` writes every backup document and (restoring everything) deletes the
+    documents the backup does not hold. ``only`` restores a subset, nothing else touched.
     """
-    listed = list(dict.fromkeys(in_snapshot))  # a snapshot lists its names sorted: kept in order
-    available = set(listed)
     if only is not None:
         wanted = sorted(set(only))
-        missing = [name for name in wanted if name not in available]
+        missing = [name for name in wanted if name not in in_backup]
         if missing:
             raise InvalidDocument(f"not in snapshot {snapshot.name}: {', '.join(missing)}")
-        return RestorePlan(snapshot, header, tuple(wanted), (), full=False)
-    delete = sorted(set(in_store) - available) if delete_others else []
-    # sorted() of a sorted list is linear: no n log n sort of a set at 100k documents
-    return RestorePlan(snapshot, header, tuple(sorted(listed)), tuple(delete), full=True)
+    else:
+        wanted = sorted(in_backup)
+    write: list[str] = []
+    kept: list[str] = []
+    gone: list[str] = []
+    for name in wanted:
+        version, current = in_backup[name], live.get(name, 0)
+        if force or (current < version and not (current == 0 and deleted.get(name, 0) >= version)):
+            write.append(name)
+        elif current:
+            kept.append(name)
+        else:
+            gone.append(name)
+    delete = sorted(set(live) - set(in_backup)) if force and only is None else []
+    absent = frozenset(name for name in write if not live.get(name))
+    return RestorePlan(
+        snapshot,
+        header,
+        key,
+        tuple(write),
+        tuple(delete),
+        tuple(kept),
+        tuple(gone),
+        absent,
+        only is None,
+        force,
+    )
 
 
 @dataclass(slots=True)
@@ -79,11 +115,14 @@ class RestoreReport:
 
     snapshot: str
     dry_run: bool
+    force: bool = False
     restored: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # Redis had the backup's version or a newer one
+    gone: list[str] = field(default_factory=list)  # deleted after the backup: left deleted
     skipped: list[tuple[str, str]] = field(default_factory=list)  # newer snapshots passed over: (id, why)
     floor: int = 0
     seconds: float = 0.0
@@ -93,22 +132,24 @@ class RestoreReport:
         return {
             "snapshot": self.snapshot,
             "dry_run": self.dry_run,
+            "force": self.force,
             "restored": len(self.restored),
             "deleted": self.deleted,
             "created": self.created,
             "changed": self.changed,
             "unchanged": len(self.unchanged),
+            "kept_newer": len(self.kept),
+            "left_deleted": self.gone,
             "skipped": [{"id": snapshot, "reason": reason} for snapshot, reason in self.skipped],
             "floor": self.floor,
             "seconds": round(self.seconds, 3),
         }
 
 
-def _names_of(path: Path) -> tuple[Header, list[str]]:
-    """Verify the whole file and return its header and document names."""
-    header, records = read_snapshot(path, exact=False)
-    names = [record.name for record in records]
-    return header, names
+def _versions_of(path: Path, key: bytes | None) -> tuple[Header, dict[str, int]]:
+    """Verify the whole file and return its header and each document's version."""
+    header, records = read_snapshot(path, exact=False, key=key)
+    return header, {record.name: record.version for record in records}
 
 
 def restore_snapshot(
@@ -117,39 +158,45 @@ def restore_snapshot(
     *,
     only: Iterable[str] | None = None,
     dry_run: bool = False,
-    delete_others: bool = True,
+    force: bool = False,
     progress: Progress | None = None,
     lease_ttl: float = state.RESTORE_LEASE_TTL,
+    key: bytes | None = None,
 ) -> RestoreReport:
-    """Restore ``path`` into the store's namespace (all documents, or ``only`` some).
+    """Restore ``path`` into the store's namespace (all documents, or ``only`` some), by the
+    restore rule: only where Redis has no copy or an older one; ``force`` replaces newer ones
+    too and deletes what the snapshot does not hold.
 
     Raises SnapshotError before writing anything if the file does not verify, or if it
     belongs to another namespace.
     """
     started = time.monotonic()
     path = Path(path)
-    header, names = _names_of(path)
-    return _restore(store, path, header, names, started, only, dry_run, delete_others, progress, lease_ttl)
+    header, versions = _versions_of(path, key)
+    return _restore(store, path, header, key, versions, started, only, dry_run, force, progress, lease_ttl)
 
 
 def _restore(
     store: SharedStore,
     path: Path,
     header: Header,
-    names: list[str],
+    key: bytes | None,
+    versions: dict[str, int],
     started: float,
     only: Iterable[str] | None,
     dry_run: bool,
-    delete_others: bool,
+    force: bool,
     progress: Progress | None,
     lease_ttl: float,
 ) -> RestoreReport:
-    """restore_snapshot of a file already verified completely (its ``names`` read from it)."""
+    """restore_snapshot of a file already verified completely (its documents' ``versions`` read)."""
     bulk = store.bulk()
     if header.namespace != bulk.namespace:
         raise SnapshotError(path, f"belongs to namespace {header.namespace!r}, not {bulk.namespace!r}")
-    plan = plan_restore(path, header, names, bulk.names(), only, delete_others)
-    report = RestoreReport(path.name, dry_run)
+    names = sorted(set(bulk.names()) | set(versions)) if force and only is None else sorted(versions)
+    live, deleted = _live_versions(bulk, names if only is None else sorted(set(only) & set(versions)))
+    plan = plan_restore(path, header, key, versions, live, deleted, only, force)
+    report = RestoreReport(path.name, dry_run, force, kept=list(plan.kept), gone=list(plan.gone))
     if dry_run:
         _compare(bulk, plan, report)
     else:
@@ -158,9 +205,30 @@ def _restore(
     return report
 
 
+def _live_versions(bulk: SharedStore, names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """What Redis holds of ``names``: their versions, and the versions of their deletes."""
+    live: dict[str, int] = {}
+    deleted: dict[str, int] = {}
+    chunks: deque[list[str]] = deque()
+
+    def calls() -> Iterator[Call[list[tuple[int, int]]]]:
+        for start in range(0, len(names), batch.MAX_DOCUMENTS):
+            chunk = names[start : start + batch.MAX_DOCUMENTS]
+            chunks.append(chunk)
+            yield batch.versions(bulk._core, chunk)
+
+    for answers in pipelined(bulk, calls(), "read document versions"):
+        for name, (version, tomb) in zip(chunks.popleft(), answers, strict=True):
+            if version:
+                live[name] = version
+            if tomb:
+                deleted[name] = tomb
+    return live, deleted
+
+
 def _selected(plan: RestorePlan) -> Iterable[Record]:
-    wanted = set(plan.restore)
-    _, records = read_snapshot(plan.snapshot)
+    wanted = set(plan.write)
+    _, records = read_snapshot(plan.snapshot, key=plan.key)
     return (record for record in records if record.name in wanted)
 
 
@@ -176,9 +244,15 @@ def _batches(records: Iterable[Record], size: int) -> Iterable[list[Record]]:
 
 
 def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> None:
+    report.deleted = list(plan.delete)
+    if not plan.force:  # Redis has none or an older version of each: no need to read them
+        report.restored = list(plan.write)
+        report.created = sorted(plan.absent)
+        report.changed = [name for name in plan.write if name not in plan.absent]
+        return
     chunks: deque[list[Record]] = deque()
 
-    def calls() -> Iterator[Call[list[Record | None]]]:
+    def calls() -> Iterator[Call[list[Record | batch.Unreadable | None]]]:
         for chunk in _batches(_selected(plan), BATCH):
             chunks.append(chunk)
             yield batch.dump(bulk._core, [record.name for record in chunk])
@@ -188,11 +262,10 @@ def _compare(bulk: SharedStore, plan: RestorePlan, report: RestoreReport) -> Non
             report.restored.append(record.name)
             if now is None:
                 report.created.append(record.name)
-            elif dumps_tagged(now.data) == dumps_tagged(record.data):
+            elif isinstance(now, Record) and dumps_tagged(now.data) == dumps_tagged(record.data):
                 report.unchanged.append(record.name)
             else:
                 report.changed.append(record.name)
-    report.deleted = list(plan.delete)
 
 
 def _execute(
@@ -206,35 +279,43 @@ def _execute(
             bulk,
             {
                 "snapshot": plan.snapshot.name,
-                "only": None if plan.full else list(plan.restore),
+                "only": None if plan.full else list(plan.write),
+                "force": plan.force,
                 "started_at": time.time(),
                 "by": f"{socket.gethostname()}:{os.getpid()}",
             },
         )
         if plan.full:
             state.clear_marker(bulk)
-        report.floor = state.raise_floor(bulk, max(int(time.time() * 1000), plan.header.max_version))
-        holding = _Holding(lease, lease_ttl, progress, len(plan.restore) + len(plan.delete))
-        writer = f"restore:{plan.snapshot.name}"[:200]
-        batches: deque[list[str]] = deque()
+        # a document created later gets a version above every one the backup holds, even if the
+        # server's clock stepped back (write.lua)
+        report.floor = state.raise_floor(bulk, plan.header.max_version)
+        holding = _Holding(lease, lease_ttl, progress, len(plan.write) + len(plan.delete))
+        target = batch.Target(not plan.force, lease.value, f"restore:{plan.snapshot.name}"[:200])
+        decided: deque[list[str]] = deque()
 
-        def calls() -> Iterator[Call[list[Written]]]:
-            for names, call in batch.restore_calls(bulk._core, _selected(plan), writer):
-                batches.append(names)
+        def calls() -> Iterator[Call[list[batch.Restored]]]:
+            for names, call in batch.restore_calls(bulk._core, _selected(plan), target, plan.delete):
+                decided.append(names)
                 yield call
 
-        for _ in pipelined(bulk, calls(), "restore documents"):  # the next batch is sent meanwhile
-            names = batches.popleft()
-            report.restored += names
-            holding.advanced(len(names))
-        for start in range(0, len(plan.delete), BATCH):
-            names = list(plan.delete[start : start + BATCH])
-            bulk._run_many(
-                [bulk._core.delete(name, None, writer=writer) for name in names], "delete documents"
-            )
-            report.deleted += names
-            holding.advanced(len(names))
-        if len(report.restored) != len(plan.restore):
+        seen = 0
+        for results in pipelined(bulk, calls(), "restore documents"):  # the next batch is sent meanwhile
+            decided.popleft()
+            for result in results:
+                if result.status == "w":
+                    report.restored.append(result.name)
+                    (report.created if result.name in plan.absent else report.changed).append(result.name)
+                elif result.status == "x":
+                    report.deleted.append(result.name)
+                elif result.status == "k":
+                    report.kept.append(result.name)  # written by someone since the plan: newer
+                elif result.status == "g":
+                    report.gone.append(result.name)
+            seen += len(results)
+            if results:
+                holding.advanced(len(results))
+        if seen != len(plan.write) + len(plan.delete):
             raise SnapshotError(plan.snapshot, "changed while it was being restored")
         holding.renew()  # still ours: no other restore took over while this one was paused
         if plan.full:
@@ -277,11 +358,12 @@ def restore_newest(
     *,
     only: Iterable[str] | None = None,
     dry_run: bool = False,
-    delete_others: bool = True,
+    force: bool = False,
     prefer: str | None = None,
     progress: Progress | None = None,
     on_skip: Callable[[str, str], None] | None = None,
     lease_ttl: float = state.RESTORE_LEASE_TTL,
+    key: bytes | None = None,
 ) -> RestoreReport | None:
     """Restore the newest snapshot of the namespace that verifies (``prefer`` an id first).
 
@@ -301,7 +383,7 @@ def restore_newest(
         reason = entry.error
         if reason is None:
             try:
-                header, names = _names_of(entry.path)  # verifies the whole file
+                header, versions = _versions_of(entry.path, key)  # verifies the whole file
             except SnapshotError as exc:
                 reason = exc.reason
         if reason is not None:
@@ -312,7 +394,7 @@ def restore_newest(
             continue
         verified[entry.id] = "ok"
         report = _restore(
-            store, entry.path, header, names, started, only, dry_run, delete_others, progress, lease_ttl
+            store, entry.path, header, key, versions, started, only, dry_run, force, progress, lease_ttl
         )
         report.skipped = skipped
         _publish(store, directory, verified)
@@ -331,38 +413,44 @@ def _publish(store: SharedStore, directory: Path, verified: dict[str, str]) -> N
 
 
 def auto_restore(
-    store: SharedStore, directory: Path, lease_ttl: float = state.RESTORE_LEASE_TTL
+    store: SharedStore,
+    directory: Path,
+    lease_ttl: float = state.RESTORE_LEASE_TTL,
+    *,
+    missing: Iterable[str] = (),
+    key: bytes | None = None,
 ) -> RestoreReport | None:
-    """At start-up and periodically: put the namespace back if Redis lost it.
+    """At start-up, periodically, and when documents are ``missing``: fill the namespace in.
 
-    Does nothing while the marker is present and no restore was interrupted. If the marker is
-    missing (Redis restarted empty) and snapshots exist, restores the newest valid one (the
-    interrupted restore's snapshot first), keeping documents written since the loss that the
-    snapshot does not have, and logs it loudly. With no snapshot the namespace is new: it is
-    marked and left as it is.
+    Does nothing while the marker is present, no restore was interrupted and nothing is known
+    missing. Otherwise (Redis lost data, or a restore was interrupted) restores the newest valid
+    snapshot (the interrupted restore's first) by the restore rule, so documents written since
+    the loss are kept and a false alarm changes nothing, and logs it loudly. With no snapshot
+    the namespace is new: it is marked and left as it is.
     """
     bulk = store.bulk()
     if state.restore_lease(bulk).held_by_anyone():
         return None  # a restore is running right now
+    missing = sorted(missing)
     intent = state.restore_intent(bulk)
-    if intent is None and state.get_marker(bulk) is not None:
+    if intent is None and not missing and state.get_marker(bulk) is not None:
         return None
     only = intent.get("only") if intent else None
     prefer = intent.get("snapshot") if intent else None
+    if missing:
+        log.critical(
+            "AUTO-RESTORE: %d document(s) of namespace %r are missing from Redis (%s): filling in",
+            len(missing), bulk.namespace, ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
+        )  # fmt: skip
+        only = None
 
     def skipped(snapshot: str, reason: str) -> None:
         log.error("AUTO-RESTORE: skipping snapshot %s: %s", snapshot, reason)
 
     try:
         report = restore_newest(
-            store,
-            directory,
-            only=only,
-            delete_others=False,
-            prefer=prefer,
-            on_skip=skipped,
-            lease_ttl=lease_ttl,
-        )
+            store, directory, only=only, prefer=prefer, on_skip=skipped, lease_ttl=lease_ttl, key=key
+        )  # never forced: an interrupted roll-back is only filled in
     except SnapshotError as exc:
         log.critical(
             "AUTO-RESTORE FAILED for namespace %r: %s. The namespace starts EMPTY; the bad files stay "
@@ -379,12 +467,13 @@ def auto_restore(
         state.clear_restore_intent(bulk)
         return None
     log.critical(
-        "AUTO-RESTORE: Redis had lost namespace %r; restored %d documents from snapshot %s "
-        "(version floor now %d, %d newer snapshot(s) skipped)",
+        "AUTO-RESTORE of namespace %r from snapshot %s: %d document(s) filled in, %d kept (Redis had "
+        "them at the snapshot's version or newer), %d left deleted, %d newer snapshot(s) skipped",
         bulk.namespace,
-        len(report.restored),
         report.snapshot,
-        report.floor,
+        len(report.restored),
+        len(report.kept),
+        len(report.gone),
         len(report.skipped),
     )
     return report

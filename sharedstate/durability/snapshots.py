@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ BATCH = 500  # documents read per call at most,
 BATCH_BYTES = 1 << 20  # about this many bytes of them once their size is known,
 FIRST_BATCH = 20  # and this many before
 TEMP_MAX_AGE = 600.0  # seconds without a write after which a temporary file is a crash's leftover
+FUTURE_SLACK = 300.0  # seconds a snapshot may be dated ahead of this clock (clocks differ a little)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -49,6 +51,16 @@ class SnapshotEntry:
         return self.path.name.rsplit("-", 2)[0]
 
     @property
+    def future(self) -> bool:
+        """Dated more than ``FUTURE_SLACK`` seconds ahead of this clock: reported, never preferred."""
+        return self.header is not None and self.header.created_at > time.time() + FUTURE_SLACK
+
+    @property
+    def ranked_at(self) -> float:
+        """The time newest-first order and retention go by: a future-dated file counts as the oldest."""
+        return 0.0 if self.future else self.created_at
+
+    @property
     def created_at(self) -> float:
         """The creation time recorded in the file (the file's mtime if it has no readable header)."""
         if self.header is not None:
@@ -61,12 +73,14 @@ class SnapshotEntry:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotResult:
-    """A snapshot just written."""
+    """A snapshot just written; ``skipped`` the documents left out because their stored bytes do
+    not decode (name, why): the snapshot holds every other document."""
 
     path: Path
     header: Header
     size: int
     seconds: float
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 class NamespaceNotReady(SharedStateError):
@@ -74,27 +88,41 @@ class NamespaceNotReady(SharedStateError):
 
 
 def list_snapshots(directory: Path, namespace: str | None = None) -> list[SnapshotEntry]:
-    """Snapshots in ``directory`` (of ``namespace``), newest first by recorded creation time.
+    """Snapshots in ``directory`` (of ``namespace``), newest first by recorded creation time
+    (files dated in the future last).
 
-    Files whose header cannot be read are listed with ``error`` and count for the namespace
-    their file name starts with; temporary files (``.``-prefixed) are not listed.
+    Files whose header cannot be read, symbolic links and other non-regular files are listed
+    with ``error`` (never read through) and count for the namespace their file name starts
+    with; temporary files (``.``-prefixed) are not listed.
     """
     directory = Path(directory)
     if not directory.is_dir():
         return []
     entries = []
     for path in directory.iterdir():
-        if path.name.startswith(".") or not path.name.endswith(SUFFIX) or not path.is_file():
+        if path.name.startswith(".") or not path.name.endswith(SUFFIX):
             continue
         try:
-            entry = SnapshotEntry(path, path.stat().st_size, read_header(path))
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                entry = SnapshotEntry(path, 0, None, f"{kind} (refused: snapshots are regular files)")
+            else:
+                entry = SnapshotEntry(path, path.stat().st_size, read_header(path))
+                if entry.future:
+                    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.created_at))
+                    entry = SnapshotEntry(
+                        path, entry.size, entry.header, f"dated in the future ({stamp}): never preferred"
+                    )
         except SnapshotError as exc:
             entry = SnapshotEntry(path, _size(path), None, exc.reason)
         except OSError:
             continue  # removed meanwhile
         if namespace is None or entry.namespace == namespace:
             entries.append(entry)
-    return sorted(entries, key=lambda entry: (entry.created_at, entry.id), reverse=True)
+    return sorted(entries, key=lambda entry: (entry.ranked_at, entry.id), reverse=True)
 
 
 def _size(path: Path) -> int:
@@ -110,11 +138,14 @@ def take_snapshot(
     *,
     progress: Progress | None = None,
     allow_unmarked: bool = False,
+    key: bytes | None = None,
 ) -> SnapshotResult:
     """Write every document of the store's namespace to a new snapshot in ``directory``.
 
     Each document is captured with the version it had at one instant (read in batches, one
-    script call per batch); memory grows with the largest batch of documents only.
+    script call per batch); memory grows with the largest batch of documents only. A document
+    whose stored bytes do not decode is skipped, logged and named in ``skipped`` and the header.
+    With ``key`` the file is signed (HMAC-SHA256 in the trailer).
 
     A namespace whose marker is missing while snapshots exist has lost its data in Redis:
     snapshotting it would make an empty snapshot the newest, so NamespaceNotReady is raised
@@ -137,10 +168,11 @@ def take_snapshot(
     names = bulk.names()
     max_version = 0
     written = 0  # bytes of JSON
+    skipped: list[tuple[str, str]] = []
     try:
-        with SnapshotWriter(directory, bulk.namespace) as writer:
+        with SnapshotWriter(directory, bulk.namespace, key=key) as writer:
 
-            def calls() -> Iterator[Call[list[Record | None]]]:
+            def calls() -> Iterator[Call[list[Record | batch.Unreadable | None]]]:
                 start = 0
                 while start < len(names):
                     # about BATCH_BYTES of documents per call, judged by those written so far
@@ -155,16 +187,26 @@ def take_snapshot(
                 for record in records:
                     if record is None:
                         continue  # deleted since the names were listed
+                    if isinstance(record, batch.Unreadable):  # one bad document never stops a backup
+                        log.error("snapshot: skipping document %r: %s", record.name, record.reason)
+                        skipped.append((record.name, record.reason))
+                        continue
                     written += writer.add(record)
                     max_version = max(max_version, record.version)
                 done += len(records)
                 if progress is not None:
                     progress(done, len(names))
-            path = writer.commit(epoch=epoch, max_version=max_version, floor=floor, feed_position=position)
+            path = writer.commit(
+                epoch=epoch,
+                max_version=max_version,
+                floor=floor,
+                feed_position=position,
+                skipped=[name for name, _ in skipped],
+            )
     except OSError as exc:
         raise SnapshotError(directory, f"cannot write a snapshot: {exc.strerror or exc}") from exc
     header = read_header(path)
-    return SnapshotResult(path, header, path.stat().st_size, time.monotonic() - started)
+    return SnapshotResult(path, header, path.stat().st_size, time.monotonic() - started, tuple(skipped))
 
 
 def clean_temp_files(directory: Path, older_than: float = TEMP_MAX_AGE) -> list[Path]:
@@ -195,7 +237,7 @@ def apply_retention(
     """
     entries = [entry for entry in list_snapshots(directory, namespace) if entry.header is not None]
     always = next((entry for entry in entries if entry.path == newest_good), None)
-    kept = select_kept(entries, lambda entry: entry.created_at, keep, always)
+    kept = select_kept(entries, lambda entry: entry.ranked_at, keep, always)
     removed: list[Path] = []
     for entry in entries:
         if entry not in kept:

@@ -61,32 +61,46 @@ local function next_id(id)
   return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
 end
 
--- Returns the new entry's id.
+-- Trimming is done in one pass once the feed is over its length or budget, down to a little
+-- below both (1/64 of each), so its per-call costs (reading entries into Lua, XTRIM) are paid
+-- once per many writes, not on every one.
+local function low_water(limit)
+  return limit - math.min(math.floor(limit / 64), 1000)
+end
+
+-- Returns the new entry's id and the length of the document's history.
 local function record_change(feed, counter, hkey, maxlen, budget, hlimit, entry)
   local id = redis.call('XADD', feed, '*', unpack(entry))
-  local total = tonumber(redis.call('GET', counter) or '')
-  if not total then  -- the counter was lost: count what the feed holds
+  local cost = entry_cost(entry)
+  local total = redis.call('INCRBY', counter, cost)
+  local length = redis.call('XLEN', feed)
+  local recount = total == cost and length > 1  -- the counter was lost: count what the feed holds
+  if recount then
     total = 0
     for _, e in ipairs(redis.call('XRANGE', feed, '-', '+')) do total = total + entry_cost(e[2]) end
-  else
-    total = total + entry_cost(entry)
   end
-  local length = redis.call('XLEN', feed)
-  local base = string.sub(feed, 1, #feed - 4)  -- 'ss:{ns}:' of 'ss:{ns}:feed'
-  while total > budget or length > maxlen do
-    local last = nil
-    for _, e in ipairs(redis.call('XRANGE', feed, '-', '+', 'COUNT', 16)) do
-      if e[1] == id or (total <= budget and length <= maxlen) then break end
-      total = total - entry_cost(e[2])
-      length = length - 1
-      last = e[1]
-      local old = base .. 'h:' .. e[2][2]  -- field 'n' comes first: the document's history
-      if redis.call('LINDEX', old, -1) == last then redis.call('RPOP', old) end
+  local trimmed = false
+  if total > budget or length > maxlen then
+    local base = string.sub(feed, 1, #feed - 4)  -- 'ss:{ns}:' of 'ss:{ns}:feed'
+    local bytes_to, length_to = low_water(budget), low_water(maxlen)
+    while total > bytes_to or length > length_to do
+      local count = 64
+      if total <= bytes_to then count = length - length_to end
+      local last = nil
+      for _, e in ipairs(redis.call('XRANGE', feed, '-', '+', 'COUNT', count)) do
+        if e[1] == id or (total <= bytes_to and length <= length_to) then break end
+        total = total - entry_cost(e[2])
+        length = length - 1
+        last = e[1]
+        local old = base .. 'h:' .. e[2][2]  -- field 'n' comes first: the document's history
+        if redis.call('LINDEX', old, -1) == last then redis.call('RPOP', old) end
+      end
+      if not last then break end
+      redis.call('XTRIM', feed, 'MINID', next_id(last))
+      trimmed = true
     end
-    if not last then break end
-    redis.call('XTRIM', feed, 'MINID', next_id(last))
   end
-  redis.call('SET', counter, string.format('%d', total))
+  if recount or trimmed then redis.call('SET', counter, string.format('%d', total)) end
   local length_h = redis.call('LPUSH', hkey, id)
   if length_h > hlimit then redis.call('LTRIM', hkey, 0, hlimit - 1) end
   return id, length_h

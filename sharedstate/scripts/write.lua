@@ -6,7 +6,7 @@
 -- KEYS[4] feed stream      ss:{ns}:feed
 -- KEYS[5] history list     ss:{ns}:h:<name>   newest first: feed ids (see feed.lua)
 -- KEYS[6] tombstones hash  ss:{ns}:tomb       name -> version of the delete
--- KEYS[7] version floor    ss:{ns}:floor      set by a restore
+-- KEYS[7] version floor    ss:{ns}:floor      raised by a restore (read for new documents)
 -- KEYS[8] write id         ss:{ns}:w:<id>     result of this write, for re-sends
 -- KEYS[9] feed bytes       ss:{ns}:feedbytes  bytes the feed and histories hold
 --
@@ -70,6 +70,8 @@ if not whole and op ~= 'delete' then
   if cur > 0 and kind ~= 'o' then return {'notobject', fmt(cur)} end
   kind = 'o'
 end
+-- without meta the document does not exist: data left by a partial loss is not its content
+if cur == 0 and op ~= 'delete' then redis.call('DEL', KEYS[1]) end
 
 -- the size after this write, checked before anything is written
 local removed = {}
@@ -102,15 +104,19 @@ if size > tonumber(ARGV[6]) then
   return {'toolarge', fmt(size)}
 end
 
--- versions never go back: not after a delete (tombstone), not after a restore (floor)
-local base = cur
-if cur == 0 then base = tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '0') or 0 end
-local floor = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-if floor > base then base = floor end
-local ver = base + 1
-
+-- Versions come from a hybrid clock: the server's time in microseconds, or one more than the
+-- last version when the clock has not moved past it (or stepped back). So a loss of any key
+-- never lets a version be handed out twice. A new document also stays above its tombstone
+-- and the floor a restore set, which only matter if the clock stepped back across a loss.
 local now = redis.call('TIME')
 local t = now[1] .. '.' .. string.format('%06d', tonumber(now[2]))
+local base = cur
+if cur == 0 then
+  base = tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '0') or 0
+  local floor = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+  if floor > base then base = floor end
+end
+local ver = math.max(base + 1, tonumber(now[1]) * 1000000 + tonumber(now[2]))
 
 -- chunks: unpack() of very many values overflows Lua's C stack
 local function hset(list, from)

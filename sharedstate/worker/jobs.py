@@ -26,7 +26,7 @@ from rq.timeouts import JobTimeoutException
 
 from sharedstate.durability import state
 from sharedstate.durability.format import SUFFIX
-from sharedstate.durability.restore import auto_restore, restore_snapshot
+from sharedstate.durability.restore import auto_restore, restore_newest, restore_snapshot
 from sharedstate.durability.snapshots import (
     NamespaceNotReady,
     apply_retention,
@@ -216,7 +216,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
             raise Skipped(f"no change since {last['id']}", quiet=True)
     clean_temp_files(directory)
     try:
-        result = take_snapshot(store, directory)
+        result = take_snapshot(store, directory, key=context.settings().signing_key)
     except NamespaceNotReady as exc:
         raise Skipped(str(exc)) from None
     removed = apply_retention(directory, store.namespace, parse_keep(config.snapshot_keep), result.path)
@@ -230,6 +230,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
         "feed_position": result.header.feed_position,
         "epoch": result.header.epoch,
         "removed": [path.name for path in removed],
+        "undecodable": [{"name": name, "reason": reason} for name, reason in result.skipped[:100]],
     }
     state.set_last_snapshot(store, record)
     return record
@@ -246,34 +247,57 @@ def snapshot(force: bool = False) -> Any:
 
 
 class IntegrityProblems(SharedStateError):
-    """The integrity check found problems (they are recorded, never repaired)."""
+    """The integrity check found problems (recorded; missing documents are filled in)."""
+
+
+def _fill_in_missing(store: Any) -> dict[str, Any] | None:
+    """Documents the newest snapshot holds that Redis lost (or holds older), filled in by the
+    restore rule; None when nothing is missing."""
+    directory = context.settings().snapshot_dir
+    try:
+        plan = restore_newest(store, directory, dry_run=True, key=context.settings().signing_key)
+    except SnapshotError as exc:
+        log.error("integrity: no snapshot to compare with: %s", exc)
+        return None
+    if plan is None or not plan.restored:
+        return None
+    config = context.settings()
+    report = auto_restore(
+        store, directory, config.restore_lease_ttl, missing=plan.restored, key=config.signing_key
+    )
+    return None if report is None else report.to_dict()
 
 
 def _integrity() -> dict[str, Any]:
     store = context.store()
     problems = check(store)
+    filled = _fill_in_missing(store)
     records.record_integrity(
         store,
         {
             "checked_at": time.time(),
             "count": len(problems),
             "problems": [p.to_dict() for p in problems[:100]],
+            "filled_in": filled,
         },
     )
     if problems:
         first = problems[0]
         raise IntegrityProblems(f"{len(problems)} problem(s); first: {first.name}: {first.what}")
-    return {"problems": 0}
+    return {"problems": 0, "filled_in": filled}
 
 
 def integrity() -> Any:
-    """Check every document decodes and meta, data and names agree (hourly)."""
+    """Check every document decodes and meta, data and names agree, and fill in documents the
+    newest snapshot holds that Redis lost (hourly)."""
     return run_job(names.INTEGRITY, _integrity)
 
 
 def _auto_restore() -> dict[str, Any]:
     config = context.settings()
-    report = auto_restore(context.store(), config.snapshot_dir, config.restore_lease_ttl)
+    report = auto_restore(
+        context.store(), config.snapshot_dir, config.restore_lease_ttl, key=config.signing_key
+    )
     if report is None:
         raise Skipped("namespace intact", quiet=True)
     return report.to_dict()
@@ -299,15 +323,21 @@ def snapshot_path(snapshot_id: str) -> Any:
     return path
 
 
-def _restore(snapshot_id: str, documents: list[str] | None) -> dict[str, Any]:
+def _restore(snapshot_id: str, documents: list[str] | None, force: bool) -> dict[str, Any]:
     store = context.store()
     report = restore_snapshot(
-        store, snapshot_path(snapshot_id), only=documents, lease_ttl=context.settings().restore_lease_ttl
+        store,
+        snapshot_path(snapshot_id),
+        only=documents,
+        force=force,
+        lease_ttl=context.settings().restore_lease_ttl,
+        key=context.settings().signing_key,
     )
     publish_catalogue(store, context.settings().snapshot_dir, {snapshot_id: "ok"})
     return report.to_dict()
 
 
-def restore(snapshot_id: str, documents: list[str] | None = None) -> Any:
-    """Restore a snapshot of this worker's volume (asked for by the API)."""
-    return run_job(names.RESTORE, lambda: _restore(snapshot_id, documents))
+def restore(snapshot_id: str, documents: list[str] | None = None, force: bool = False) -> Any:
+    """Restore a snapshot of this worker's volume (asked for by the API): fill in what is missing
+    or older, or with ``force`` roll back."""
+    return run_job(names.RESTORE, lambda: _restore(snapshot_id, documents, force))

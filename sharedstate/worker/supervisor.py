@@ -119,14 +119,30 @@ class Supervisor:
         while not self.stopping.is_set():
             try:
                 config = self.settings
-                report = auto_restore(context.store(), config.snapshot_dir, config.restore_lease_ttl)
+                report = auto_restore(
+                    context.store(), config.snapshot_dir, config.restore_lease_ttl, key=config.signing_key
+                )
             except StoreUnavailable as exc:
-                log.warning("Redis is not reachable yet (%s); trying again in %.0f s", exc, delay)
-                self.stopping.wait(delay)
-                delay = min(delay * 2, RESTART_MAX_BACKOFF)
-                continue
-            if report is not None:
-                log.info("start-up restore done: %s", report.to_dict())
+                if not _answers(context.store()):
+                    log.warning("Redis is not reachable yet (%s); trying again in %.0f s", exc, delay)
+                    self.stopping.wait(delay)
+                    delay = min(delay * 2, RESTART_MAX_BACKOFF)
+                    continue
+                failure: Exception = exc
+            except SharedStateError as exc:
+                failure = exc
+            else:
+                if report is not None:
+                    log.info("start-up restore done: %s", report.to_dict())
+                return True
+            # Redis answers but the restore cannot finish: serve what is there; the periodic
+            # check tries again (a restore only fills in, so trying again is always safe)
+            log.critical(
+                "the start-up restore could not finish (%s); starting anyway with what Redis holds, the "
+                "restore is retried every %s s",
+                failure,
+                self.settings.restore_check_interval,
+            )
             return True
         return False
 
@@ -270,3 +286,11 @@ def run(settings: Settings) -> int:
     settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
     scheduled_jobs(settings)  # configuration errors now, not in the cron child
     return Supervisor(settings).run()
+
+
+def _answers(store: Any) -> bool:
+    """True if Redis answers a PING now (so a failure was the restore's own, not Redis being down)."""
+    try:
+        return bool(store.redis.ping())
+    except Exception:
+        return False

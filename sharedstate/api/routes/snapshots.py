@@ -58,13 +58,14 @@ async def restore_snapshot(
     if snapshot_id not in known or not snapshot_id.endswith(SUFFIX):
         raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} in the worker's catalogue")
     documents = body.documents if body is not None else None
+    force = body.force if body is not None else False
     queue = names.maintenance_queue(state.settings.namespace)
     job_id = await rq_jobs.enqueue(
         state.rq,
         queue,
         "sharedstate.worker.jobs.restore",
-        {"snapshot_id": snapshot_id, "documents": documents},
+        {"snapshot_id": snapshot_id, "documents": documents, "force": force},
         3600,
     )
-    audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", job=job_id)
+    audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", force=force, job=job_id)
     return await _accepted(state, job_id)

@@ -1,8 +1,9 @@
 """The batched snapshot reads and restore writes do exactly what the per-document scripts do.
 
-``batch.restore`` (restore.lua) must leave Redis as ``write.lua`` with op ``restore`` would,
-document by document: same data, meta, version rule, feed entry, history, names, tombstones
-and history TTL. Compared key by key on a real redis-server, with times and feed ids masked.
+A forced ``batch.restore_calls`` (restore.lua) must leave Redis as ``write.lua`` with op
+``restore`` would, document by document: same data, meta, feed entry, history, names,
+tombstones and history TTL, versions above the ones before. Compared key by key on a real
+redis-server, with times, versions and feed ids masked. A fill-in restore follows the rule.
 """
 
 from __future__ import annotations
@@ -42,62 +43,157 @@ def _prepare(store: SharedStore) -> None:
     state.raise_floor(store, 2)
 
 
+def _versions(client: redis.Redis, store: SharedStore, names: list[str]) -> dict[str, int]:
+    return {name: int(client.hget(store.keys.meta(name), "v") or 0) for name in names}
+
+
 def _snapshot_of_redis(client: redis.Redis, store: SharedStore, names: list[str]) -> dict[str, Any]:
+    """Everything restore.lua and write.lua write, with times, versions and feed ids masked."""
     keys = store.keys
     out: dict[str, Any] = {
         "names": sorted(client.smembers(keys.names)),
-        "tombstones": client.hgetall(keys.tombstones),
+        "tombstones": sorted(client.hgetall(keys.tombstones)),
         "floor": client.get(keys.floor),
     }
     for name in names:
         meta = client.hgetall(keys.meta(name))
         meta.pop(b"t", None)
+        meta.pop(b"v", None)
         ttl = client.ttl(keys.history(name))
         out[name] = {
             "data": client.hgetall(keys.data(name)),
             "meta": meta,
-            "history": [
-                (c.version, c.op, c.writer, c.omitted, c.fields, c.removed) for c in store.history(name, 100)
-            ],
+            "history": [(c.op, c.writer, c.omitted, c.fields, c.removed) for c in store.history(name, 100)],
             "history_expires": ttl > 0,
         }
     feed = []
     for _id, fields in client.xrange(keys.feed):
         fields.pop(b"t")
+        fields.pop(b"v")
         feed.append(fields)
     out["feed"] = feed
     return out
 
 
-def test_batch_restore_leaves_redis_as_the_write_script_would(real_redis: redis.Redis) -> None:
+def _restore(
+    store: SharedStore,
+    records: list[Record],
+    *,
+    fill: bool,
+    deletes: tuple[str, ...] = (),
+    fields: int = 50_000,
+) -> list[batch.Restored]:
+    lease = state.restore_lease(store)
+    assert lease.acquire()
+    target = batch.Target(fill, lease.value, "w")
+    try:
+        calls = [
+            call for _, call in batch.restore_calls(store._core, records, target, deletes, fields=fields)
+        ]
+        return [result for results in store._run_many(calls, "restore") for result in results]
+    finally:
+        lease.release()
+
+
+def test_forced_batch_restore_leaves_redis_as_the_write_script_would(real_redis: redis.Redis) -> None:
     one = SharedStore(real_redis, "one", "bot", **OPTIONS)
     two = SharedStore(real_redis, "two", "bot", **OPTIONS)
     for store in (one, two):
         _prepare(store)
-    one._run_many([one._core.put(r.name, r.data, None, op="restore", writer="w") for r in RECORDS], "restore")
-    written = two._run_many([batch.restore(two._core, RECORDS, "w")], "restore")[0]
     names = [record.name for record in RECORDS]
+    before = _versions(real_redis, two, names)
+    tomb = int(real_redis.hget(two.keys.tombstones, "deleted"))
+    one._run_many([one._core.put(r.name, r.data, None, op="restore", writer="w") for r in RECORDS], "restore")
+    results = _restore(two, RECORDS, fill=False)
     expected = _snapshot_of_redis(real_redis, one, names)
     assert _snapshot_of_redis(real_redis, two, names) == expected
     # the rules the comparison covers, spelled out
-    assert expected["deleted"]["meta"][b"v"] == b"4"  # above its tombstone (3), not just the floor (2)
-    assert expected["existing"]["meta"][b"v"] == b"3"  # above its version (2)
-    assert expected["fresh"]["meta"][b"v"] == b"3"  # above the floor (2)
+    after = _versions(real_redis, two, names)
+    assert all(after[name] > before[name] for name in names)
+    assert after["deleted"] > tomb  # above its delete
     assert expected["existing"]["data"] == {b"a": encode_document(1, "x").blob}
     assert not expected["deleted"]["history_expires"]
     assert len(expected["wide"]["data"]) == 1500
     assert [len(expected[name]["history"]) for name in ("existing", "deleted")] == [2, 2]
-    assert expected["tombstones"] == {}
-    assert [w.previous for w in written] == [0, 0, 2, 0, 0, 1, 0]
+    assert expected["tombstones"] == []
+    assert [r.status for r in results] == ["w"] * len(RECORDS)
+    assert [r.written.previous for r in results if r.written] == [
+        0,
+        0,
+        before["existing"],
+        0,
+        0,
+        before["value"],
+        0,
+    ]
     assert two.get("fresh").data == RECORDS[3].data
     assert [change.omitted for change in two.history("huge")] == [True]
     assert two.history("fresh")[0].fields == RECORDS[3].data
 
 
+def test_a_fill_in_restore_writes_only_what_is_missing_or_older(real_redis: redis.Redis) -> None:
+    store = SharedStore(real_redis, "bot", "bot")
+    newer = store.put("newer", {"live": 1})
+    older = store.put("older", {"old": 1})
+    store.put("deleted", {"x": 1})
+    store.delete("deleted")
+    records = [
+        Record("deleted", 5, 0.0, "x", {"back": True}),  # deleted after this backup: stays deleted
+        Record("missing", 5, 0.0, "x", {"m": 1}),
+        Record("newer", newer - 1, 0.0, "x", {"live": 0}),
+        Record("older", older + 1, 0.0, "x", {"old": 2}),
+        Record("same", 1, 0.0, "x", {"s": 1}),
+    ]
+    real_redis.hset(store.keys.meta("same"), mapping={"v": 1, "k": "o", "s": 0})  # at the backup's version
+    real_redis.srem(store.keys.names, "newer")  # a names entry lost on its own
+    results = {r.name: r.status for r in _restore(store, records, fill=True)}
+    assert results == {"deleted": "g", "missing": "w", "newer": "k", "older": "w", "same": "k"}
+    assert store.load("newer") == {"live": 1} and store.get("newer").version == newer
+    assert store.load("older") == {"old": 2} and store.get("older").version > older + 1
+    assert store.load("missing") == {"m": 1} and store.load("deleted") is None
+    assert store.names() == ["missing", "newer", "older", "same"]
+
+
+def test_a_forced_restore_deletes_what_it_is_given(real_redis: redis.Redis) -> None:
+    store = SharedStore(real_redis, "bot", "bot")
+    version = store.put("extra", {"a": 1})
+    results = _restore(store, [], fill=False, deletes=("extra", "never"))
+    assert [(r.name, r.status) for r in results] == [("extra", "x"), ("never", "n")]
+    assert store.load("extra") is None and store.names() == []
+    assert int(real_redis.hget(store.keys.tombstones, "extra")) > version
+    assert store.history("extra")[0].op == "delete"
+
+
+def test_a_restore_that_lost_its_lease_writes_nothing(real_redis: redis.Redis) -> None:
+    store = SharedStore(real_redis, "bot", "bot")
+    target = batch.Target(True, "1:not-the-holder", "w")
+    [(_, call)] = list(batch.restore_calls(store._core, [RECORDS[1]], target))
+    with pytest.raises(batch.LeaseLost, match="lost its lock"):
+        store._run_many([call], "restore")
+    assert real_redis.keys("*") == []
+
+
+def test_a_wide_document_is_staged_in_bounded_calls(real_redis: redis.Redis) -> None:
+    store = SharedStore(real_redis, "bot", "bot")
+    store.put("wide", {"old": 1})
+    lease = state.restore_lease(store)
+    assert lease.acquire()
+    target = batch.Target(False, lease.value, "w")
+    calls = list(batch.restore_calls(store._core, [RECORDS[6], RECORDS[1]], target, fields=100))
+    staging = [call for names, call in calls if not names]
+    assert len(staging) == 2 + 1500 // 100  # clear, 15 chunks of 100 fields, expire
+    assert all(len(call.command) <= 2 + 2 * 100 for call in staging)
+    results = store._run_many([call for _, call in calls], "restore")
+    assert [[r.status for r in rs] for rs in results if rs] == [["w"], ["w"]]
+    assert store.load("wide") == WIDE and store.load("empty") == {}
+    assert not real_redis.exists(store.keys.stage("wide"))
+    assert store.history("wide")[0].omitted  # its fields were never in one call
+
+
 def test_a_restore_writes_documents_over_a_lowered_size_limit(real_redis: redis.Redis) -> None:
     store = SharedStore(real_redis, "bot", "bot", max_document_bytes=100)
     big = Record("big", 1, 0.0, "x", {"pad": "y" * 500})  # accepted once, under a larger limit
-    store._run_many([batch.restore(store._core, [big], "w")], "restore")
+    _restore(store, [big], fill=True)
     assert store.get("big").data == big.data
     with pytest.raises(InvalidDocument, match="over the limit"):
         store.put("big", big.data)  # ordinary writes still keep to the limit
@@ -105,16 +201,18 @@ def test_a_restore_writes_documents_over_a_lowered_size_limit(real_redis: redis.
 
 def test_batch_restore_of_nothing_writes_nothing(real_redis: redis.Redis) -> None:
     store = SharedStore(real_redis, "bot", "bot")
-    assert store._run_many([batch.restore(store._core, [], "w")], "restore") == [[]]
+    assert list(batch.restore_calls(store._core, [], batch.Target(True, "", "w"))) == []
     assert real_redis.keys("*") == []
 
 
 def test_batches_are_bounded() -> None:
     core = Core("bot", "bot")
     with pytest.raises(ValueError, match="at most"):
-        batch.restore(core, [RECORDS[0]] * (batch.MAX_DOCUMENTS + 1), "w")
+        batch.versions(core, ["a"] * (batch.MAX_DOCUMENTS + 1))
     with pytest.raises(ValueError, match="at most"):
         batch.dump(core, ["a"] * (batch.MAX_DOCUMENTS + 1))
+    calls = batch.restore_calls(core, [RECORDS[0]] * 1500, batch.Target(True, "", "w"))
+    assert all(len(names) <= batch.DOCUMENTS for names, _ in calls)
 
 
 def test_dump_reads_documents_and_reports_the_gone(real_redis: redis.Redis) -> None:

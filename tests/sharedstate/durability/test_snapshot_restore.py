@@ -60,19 +60,23 @@ def test_snapshot_flushall_restore_gives_identical_data_and_types(
 def test_a_writer_holding_a_pre_loss_version_gets_a_conflict(
     store: SharedStore, real_redis: redis.Redis, snapdir: Path
 ) -> None:
-    store.put("config", {"n": 0})
+    first = store.put("config", {"n": 0})
     take_snapshot(store, snapdir)
     for i in range(1, 6):  # written after the snapshot, then lost
         held = store.put("config", {"n": i})
     real_redis.flushall()
-    store.put("config", {"n": "rewritten after the loss"})  # a bot writing into the empty Redis
-    store.put("config", {"n": "again"})
-    restore_newest(store, snapdir)
-    for stale in (held, 1, 2, 3):  # versions handed out before or just after the loss
+    for stale in (first, held):  # before any restore: the document is gone, not at that version
         with pytest.raises(VersionConflict):
             store.put("config", {"n": "stale"}, expected_version=stale)
-    assert store.get("config").data == {"n": 0}
-    assert store.get("config").version > held
+    after_loss = store.put("config", {"n": "rewritten after the loss"})  # a bot writing into the empty Redis
+    assert after_loss > held
+    store.put("config", {"n": "again"})
+    report = restore_newest(store, snapdir)
+    assert report is not None and report.kept == ["config"] and report.restored == []
+    for stale in (first, held, after_loss):  # versions handed out before or just after the loss
+        with pytest.raises(VersionConflict):
+            store.put("config", {"n": "stale"}, expected_version=stale)
+    assert store.get("config").data == {"n": "again"}  # acknowledged after the loss: never rolled back
 
 
 def test_versions_keep_growing_across_several_restores(
@@ -124,19 +128,21 @@ def test_a_bad_file_is_never_restored_even_partly(store: SharedStore, snapdir: P
     assert {store.load(f"doc{i:03d}") for i in range(50)} == {-1}
 
 
-def test_full_restore_replaces_and_subset_restore_touches_only_its_documents(
-    store: SharedStore, snapdir: Path
-) -> None:
-    fill(store, {"a": 1, "b": 2})
+def test_a_restore_fills_in_and_only_a_forced_one_rolls_back(store: SharedStore, snapdir: Path) -> None:
+    fill(store, {"a": 1, "b": 2, "gone": 3})
     path = take_snapshot(store, snapdir).path
     fill(store, {"a": 10, "b": 20, "c": 30})
-    report = restore_snapshot(store, path, only=["a"])
+    store.delete("gone")
+    report = restore_snapshot(store, path)  # every document is newer in Redis, or deleted since
+    assert (report.restored, sorted(report.kept), report.gone) == ([], ["a", "b"], ["gone"])
+    assert everything(store) == {"a": 10, "b": 20, "c": 30}
+    report = restore_snapshot(store, path, only=["a"], force=True)
     assert everything(store) == {"a": 1, "b": 20, "c": 30} and report.deleted == []
-    dry = restore_snapshot(store, path, dry_run=True)
-    assert (dry.changed, dry.deleted, dry.unchanged, dry.created) == (["b"], ["c"], ["a"], [])
+    dry = restore_snapshot(store, path, dry_run=True, force=True)
+    assert (dry.changed, dry.deleted, dry.unchanged, dry.created) == (["b"], ["c"], ["a"], ["gone"])
     assert everything(store) == {"a": 1, "b": 20, "c": 30}  # a dry run writes nothing
-    restore_snapshot(store, path)
-    assert everything(store) == {"a": 1, "b": 2}
+    restore_snapshot(store, path, force=True)
+    assert everything(store) == {"a": 1, "b": 2, "gone": 3}
     with pytest.raises(InvalidDocument, match="nope"):
         restore_snapshot(store, path, only=["nope"])
 
@@ -152,13 +158,19 @@ def test_a_snapshot_of_another_namespace_is_refused(store: SharedStore, snapdir:
 def test_plan_restore_is_pure() -> None:
     from sharedstate.durability.format import Header
 
-    header = Header("bot", 1.0, 2)
-    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"])
-    assert (plan.restore, plan.delete, plan.full) == (("a", "b"), ("c",), True)
-    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"], delete_others=False)
-    assert plan.delete == ()
-    plan = plan_restore(Path("s"), header, ["a", "b"], ["b", "c"], only=["b"])
-    assert (plan.restore, plan.delete, plan.full) == (("b",), (), False)
+    header = Header("bot", 1.0, 4)
+    backup = {"missing": 5, "older": 5, "newer": 5, "same": 5, "deleted": 5, "recreated": 5}
+    live = {"older": 3, "newer": 9, "same": 5, "recreated": 7, "extra": 1}
+    deleted = {"deleted": 6, "recreated": 6, "missing": 4}
+    plan = plan_restore(Path("s"), header, backup, live, deleted)
+    assert (plan.write, plan.delete) == (("missing", "older"), ())
+    assert (plan.kept, plan.gone, plan.absent) == (("newer", "recreated", "same"), ("deleted",), {"missing"})
+    plan = plan_restore(Path("s"), header, backup, live, deleted, force=True)
+    assert (plan.write, plan.delete, plan.full) == (tuple(sorted(backup)), ("extra",), True)
+    plan = plan_restore(Path("s"), header, backup, live, deleted, only=["newer"], force=True)
+    assert (plan.write, plan.delete, plan.full) == (("newer",), (), False)
+    plan = plan_restore(Path("s"), header, backup, live, deleted, only=["newer"])
+    assert (plan.write, plan.kept) == ((), ("newer",))
 
 
 # -- automatic restore ------------------------------------------------------------------------
@@ -204,32 +216,37 @@ def test_auto_restore_with_only_bad_snapshots_starts_empty_and_says_so(
 
 
 def test_an_interrupted_restore_is_finished_with_the_same_snapshot(
-    store: SharedStore, snapdir: Path, monkeypatch: pytest.MonkeyPatch
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fill(
         store, {f"d{i}": "old" for i in range(1000)}
     )  # five batches: one answered, two in flight at the kill
     old = take_snapshot(store, snapdir).path
     fill(store, {f"d{i}": "new" for i in range(1000)})
-    take_snapshot(store, snapdir)  # newer, but the operator chose the old one
+    newer = take_snapshot(store, snapdir).path
+    real_redis.flushall()  # lost; the operator chose the old snapshot
 
     real_pipelined = restore_module.pipelined
+    answered = 0
 
     def crash_after_first_batch(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        nonlocal answered
         answers = real_pipelined(*args, **kwargs)
         yield next(answers)
-        answers.close()
-        raise KeyboardInterrupt  # killed half-way
+        answered += 1
+        if answered == 2:  # the versions read, one restore call answered
+            answers.close()
+            raise KeyboardInterrupt  # killed half-way
+        yield from answers
 
     monkeypatch.setattr(restore_module, "pipelined", crash_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
         restore_snapshot(store, old)
     monkeypatch.undo()
     assert state.get_marker(store) is None  # never marked complete half-way
-    values = {store.load(f"d{i}") for i in range(1000)}
-    assert values == {"old", "new"}
+    assert 0 < len(store.names()) < 1000
     report = auto_restore(store, snapdir)
-    assert report is not None and report.snapshot == old.name
+    assert report is not None and report.snapshot == old.name != newer.name
     assert {store.load(f"d{i}") for i in range(1000)} == {"old"}
     assert state.get_marker(store) is not None
 

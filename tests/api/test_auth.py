@@ -85,8 +85,8 @@ def test_tokens_are_never_logged_or_echoed(api: Api, caplog: pytest.LogCaptureFi
         bodies = [api.get(path).text for path in ("/v1/health", "/metrics", "/v1/docs")]
     audit = [r.getMessage() for r in caplog.records if r.name == "sharedstate.audit"]
     assert len(audit) == 4
-    assert re.search(r"role=write token=[0-9a-f]{8} action=put doc=config old=0 new=1", audit[0])
-    assert re.search(r"role=admin token=[0-9a-f]{8} action=merge doc=config fields=b new=2", audit[1])
+    assert re.search(r"role=write token=[0-9a-f]{8} action=put doc=config old=0 new=\d+", audit[0])
+    assert re.search(r"role=admin token=[0-9a-f]{8} action=merge doc=config fields=b new=\d+", audit[1])
     everything = "\n".join([*(r.getMessage() for r in caplog.records), *bodies])
     for secret in (READ, WRITE, ADMIN, "not-a-real-token-zzzz", TOKENS):
         assert secret not in everything

@@ -11,14 +11,15 @@ from tests.api.conftest import READ, Api
 def test_put_get_with_etag(api: Api) -> None:
     response = api.put("/v1/docs/config", json={"a": 1, "b": [1, 2]})
     assert response.status_code == 200
-    assert response.json() == {"name": "config", "version": 1}
-    assert response.headers["etag"] == '"1"'
+    version = response.json()["version"]
+    assert response.json() == {"name": "config", "version": version} and isinstance(version, int)
+    assert response.headers["etag"] == f'"{version}"'
     response = api.get("/v1/docs/config")
-    assert response.status_code == 200 and response.headers["etag"] == '"1"'
+    assert response.status_code == 200 and response.headers["etag"] == f'"{version}"'
     body = response.json()
-    assert body["data"] == {"a": 1, "b": [1, 2]} and body["version"] == 1
+    assert body["data"] == {"a": 1, "b": [1, 2]} and body["version"] == version
     assert set(body) == {"name", "version", "updated_at", "updated_by", "data"}
-    assert api.get("/v1/docs/config", headers={"If-None-Match": '"1"'}).status_code == 304
+    assert api.get("/v1/docs/config", headers={"If-None-Match": f'"{version}"'}).status_code == 304
 
 
 def test_any_json_value_is_a_document(api: Api) -> None:
@@ -39,21 +40,22 @@ def test_sets_come_out_as_sorted_lists(api: Api, store: SharedStore) -> None:
 
 
 def test_if_match_makes_writes_conditional(api: Api, store: SharedStore) -> None:
-    api.put("/v1/docs/config", json={"a": 1})
-    store.merge("config", {"other": "writer"})  # version 2 now
+    first = api.put("/v1/docs/config", json={"a": 1}).json()["version"]
+    second = store.merge("config", {"other": "writer"})
     for response in (
-        api.put("/v1/docs/config", json={"a": 2}, headers={"If-Match": '"1"'}),
-        api.patch("/v1/docs/config", json={"a": 2}, headers={"If-Match": '"1"'}),
-        api.delete("/v1/docs/config", headers={"If-Match": '"1"'}),
+        api.put("/v1/docs/config", json={"a": 2}, headers={"If-Match": f'"{first}"'}),
+        api.patch("/v1/docs/config", json={"a": 2}, headers={"If-Match": f'"{first}"'}),
+        api.delete("/v1/docs/config", headers={"If-Match": f'"{first}"'}),
     ):
         assert response.status_code == 412
         assert response.json()["error"] == "version_mismatch"
-        assert response.json()["detail"]["current_version"] == 2
-        assert response.headers["etag"] == '"2"'
+        assert response.json()["detail"]["current_version"] == second
+        assert response.headers["etag"] == f'"{second}"'
     assert store.get("config").data == {"a": 1, "other": "writer"}
-    response = api.put("/v1/docs/config", json={"a": 3}, headers={"If-Match": '"2"'})
-    assert response.status_code == 200 and response.json()["version"] == 3
-    response = api.patch("/v1/docs/config", json={"b": 4}, headers={"If-Match": 'W/"3"'})
+    response = api.put("/v1/docs/config", json={"a": 3}, headers={"If-Match": f'"{second}"'})
+    third = response.json()["version"]
+    assert response.status_code == 200 and third > second
+    response = api.patch("/v1/docs/config", json={"b": 4}, headers={"If-Match": f'W/"{third}"'})
     assert response.status_code == 200 and store.get("config").data == {"a": 3, "b": 4}
     assert api.put("/v1/docs/config", json={}, headers={"If-Match": "*"}).status_code == 200
     assert api.put("/v1/docs/absent", json={}, headers={"If-Match": "*"}).status_code == 404
@@ -63,11 +65,12 @@ def test_if_match_makes_writes_conditional(api: Api, store: SharedStore) -> None
 
 
 def test_patch_merges_top_level_fields(api: Api) -> None:
-    api.put("/v1/docs/config", json={"a": 1})
+    first = api.put("/v1/docs/config", json={"a": 1}).json()["version"]
     response = api.patch("/v1/docs/config", json={"b": {"nested": True}, "c": None})
-    assert response.status_code == 200 and response.json()["version"] == 2
+    assert response.status_code == 200 and response.json()["version"] > first
     assert api.get("/v1/docs/config").json()["data"] == {"a": 1, "b": {"nested": True}, "c": None}
-    assert api.patch("/v1/docs/new", json={"x": 1}).json()["version"] == 1  # creates
+    created = api.patch("/v1/docs/new", json={"x": 1})
+    assert created.status_code == 200 and api.get("/v1/docs/new").json()["data"] == {"x": 1}  # creates
     bad = api.patch("/v1/docs/config", json=[1, 2])
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_document"
     api.put("/v1/docs/list", json=[1, 2])
@@ -87,12 +90,14 @@ def test_delete(api: Api) -> None:
 def test_list_and_history(api: Api) -> None:
     api.put("/v1/docs/b", json={"x": 1})
     api.put("/v1/docs/a", json=[1])
-    api.patch("/v1/docs/b", json={"y": 2})
+    b_version = api.patch("/v1/docs/b", json={"y": 2}).json()["version"]
     api.delete("/v1/docs/a")
     api.put("/v1/docs/a", json=[2])
     listed = api.get("/v1/docs").json()
     assert [row["name"] for row in listed] == ["a", "b"]
-    assert listed[1]["version"] == 2 and listed[1]["kind"] == "object" and listed[0]["kind"] == "value"
+    assert (
+        listed[1]["version"] == b_version and listed[1]["kind"] == "object" and listed[0]["kind"] == "value"
+    )
     assert all({"name", "version", "updated_at", "updated_by"} <= set(row) for row in listed)
     history = api.get("/v1/docs/a/history").json()
     assert [change["op"] for change in history] == ["put", "delete", "put"]
@@ -154,9 +159,9 @@ def test_reads_always_see_writes_made_outside_the_api(api: Api, store: SharedSto
     store.put("config", {"v": 1})
     assert api.get("/v1/docs/config").json()["data"] == {"v": 1}
     assert api.get("/v1/docs/config").json()["data"] == {"v": 1}  # served from the rendered copy
-    store.merge("config", {"v": 2})
+    version = store.merge("config", {"v": 2})
     response = api.get("/v1/docs/config")
-    assert response.json()["data"] == {"v": 2} and response.headers["etag"] == '"2"'
+    assert response.json()["data"] == {"v": 2} and response.headers["etag"] == f'"{version}"'
     store.delete("config")
     assert api.get("/v1/docs/config").status_code == 404
     store.put("config", [1])

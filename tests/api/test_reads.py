@@ -200,14 +200,14 @@ def test_a_caller_that_goes_away_does_not_cancel_the_read_others_wait_for(
     redis_server: RedisProcess, real_redis: redis.Redis
 ) -> None:
     async def body(store: CountingStore) -> list[Any]:
-        await store.put("a", {"x": 1})
+        written = await store.put("a", {"x": 1})
         reads = DocumentReads(store)
         leaving = asyncio.ensure_future(reads.get("a"))
         staying = [asyncio.ensure_future(reads.get("a")) for _ in range(3)]
         await asyncio.sleep(0)  # both have joined the batch, which is not sent yet
         leaving.cancel()
-        return await asyncio.gather(*staying, leaving, return_exceptions=True)
+        return [written, *await asyncio.gather(*staying, leaving, return_exceptions=True)]
 
-    *staying, leaving = run(redis_server.url, body)
-    assert [version_of(result) for result in staying] == [1, 1, 1]
+    written, *staying, leaving = run(redis_server.url, body)
+    assert [version_of(result) for result in staying] == [written] * 3
     assert isinstance(leaving, asyncio.CancelledError)

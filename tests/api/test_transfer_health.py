@@ -87,9 +87,9 @@ def test_redis_down(own_redis: RedisProcess, tmp_path: Path) -> None:
 
 
 def test_metrics(api: Api, store: SharedStore) -> None:
-    api.put("/v1/docs/doc", json={"a": 1})
-    api.put("/v1/docs/doc", json={"a": 2}, headers={"If-Match": '"1"'})
-    api.put("/v1/docs/doc", json={"a": 3}, headers={"If-Match": '"1"'})
+    first = api.put("/v1/docs/doc", json={"a": 1}).json()["version"]
+    api.put("/v1/docs/doc", json={"a": 2}, headers={"If-Match": f'"{first}"'})
+    api.put("/v1/docs/doc", json={"a": 3}, headers={"If-Match": f'"{first}"'})
     api.get("/v1/docs/doc")
     response = api.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")

@@ -43,15 +43,22 @@ def test_snapshot_and_restore_round_trip(deployment: Deployment, deployment_api:
 
     api.put("/v1/docs/config", json={"v": "changed"})
     api.put("/v1/docs/extra", json=1)
-    restore = api.post(f"/v1/snapshots/{newest['id']}/restore", token=ADMIN, json={"documents": ["config"]})
-    assert restore.status_code == 202
+    restore = api.post(f"/v1/snapshots/{newest['id']}/restore", token=ADMIN)  # fills in only
     job = wait_for(lambda: finished(api, restore.json()["job_id"]), 30, "the restore job")
+    assert job["status"] == "finished", job
+    assert job["result"]["result"]["kept_newer"] == 1 and job["result"]["result"]["restored"] == 0  # type: ignore[index]
+    assert api.get("/v1/docs/config").json()["data"] == {"v": "changed"}  # newer: kept
+    restore = api.post(
+        f"/v1/snapshots/{newest['id']}/restore", token=ADMIN, json={"documents": ["config"], "force": True}
+    )
+    assert restore.status_code == 202
+    job = wait_for(lambda: finished(api, restore.json()["job_id"]), 30, "the forced restore")
     assert job["status"] == "finished", job
     assert api.get("/v1/docs/config").json()["data"] == {"v": "original", "ids": [1, 2]}
     assert api.get("/v1/docs/extra").status_code == 200  # a subset restore touches nothing else
 
-    restore = api.post(f"/v1/snapshots/{newest['id']}/restore", token=ADMIN)
-    wait_for(lambda: finished(api, restore.json()["job_id"]), 30, "the full restore")
+    restore = api.post(f"/v1/snapshots/{newest['id']}/restore", token=ADMIN, json={"force": True})
+    wait_for(lambda: finished(api, restore.json()["job_id"]), 30, "the full forced restore")
     assert api.get("/v1/docs/extra").status_code == 404
 
     def jobs_once_verify_ran() -> dict[str, dict[str, object]] | None:
@@ -63,7 +70,7 @@ def test_snapshot_and_restore_round_trip(deployment: Deployment, deployment_api:
     assert {"verify", "snapshot", "auto-restore", "integrity", "restore"} <= set(jobs)
     assert jobs["verify"]["last_runs"][0]["status"] == "ok"
     assert jobs["verify"]["next_run"] is not None and jobs["verify"]["interval"] == 3600
-    assert [run["status"] for run in jobs["restore"]["last_runs"]] == ["ok", "ok"]
+    assert [run["status"] for run in jobs["restore"]["last_runs"]] == ["ok", "ok", "ok"]
     health = api.get("/v1/health").json()
     assert health["worker"]["alive"] is True
     assert health["snapshots"]["count"] >= 1

@@ -78,7 +78,7 @@ def test_async_mapping(backend: str, request: pytest.FixtureRequest) -> None:
         store = AsyncSharedStore(client, "m", "bot")
         users = store.mapping("user_data")
         assert await users.len() == 0
-        assert await users.set("42", {"name": "Ada"}) == 1
+        assert await users.set("42", {"name": "Ada"}) == (await store.get("user_data")).version
         await users.update({"7": {"name": "Bob"}, "8": {"name": "Cy"}})
         assert await users.get("42") == {"name": "Ada"}
         assert await users.get("nope", "d") == "d"

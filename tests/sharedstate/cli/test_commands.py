@@ -67,23 +67,32 @@ def test_restore_without_a_file_takes_the_newest_valid_and_says_what_it_skipped(
     code, out, _ = run("restore")
     assert code == 0
     assert f"skipping {newest.name}" in out and "truncated" in out
-    assert "restored 1 documents" in out
+    assert "restore 1 documents (1 missing" in out
     assert store.load("config") == {"v": "old"}
 
 
-def test_restore_a_given_file_dry_run_and_subset(run: Run, store: SharedStore) -> None:
+def test_restore_a_given_file_dry_run_and_subset(
+    run: Run, store: SharedStore, real_redis: redis.Redis
+) -> None:
     store.put("a", 1)
     store.put("b", 2)
     code, out, _ = run("snapshot")
     snapshot_id = out.split("/")[-1].split(" ")[0]
     store.put("a", 10)
     store.put("c", 30)
+    real_redis.delete(store.keys.data("b"), store.keys.meta("b"))  # lost on its own
     code, out, _ = run("restore", snapshot_id, "--dry-run")
-    assert code == 0 and "1 changed" in out and "delete 1" in out and "changed  a" in out
-    assert store.load("a") == 10
-    code, out, _ = run("restore", snapshot_id, "--doc", "a")
+    assert code == 0 and "would restore 1 documents (1 missing" in out and "kept 1" in out
+    assert "missing  b" in out and store.load("a") == 10 and store.load("b") is None
+    code, out, _ = run("restore", snapshot_id)  # fills in: no --yes needed
+    assert code == 0 and (store.load("a"), store.load("b"), store.load("c")) == (10, 2, 30)
+    code, out, _ = run("restore", snapshot_id, "--force", "--dry-run")
+    assert code == 0 and "delete 1" in out and "older    a" in out
+    code, _, err = run("restore", snapshot_id, "--force", "--doc", "a")  # stdin is not a terminal
+    assert code == 2 and "--yes" in err and store.load("a") == 10
+    code, out, _ = run("restore", snapshot_id, "--force", "--doc", "a", "--yes")
     assert code == 0 and store.load("a") == 1 and store.load("c") == 30
-    code, out, _ = run("restore", snapshot_id)  # stdin is not a terminal: no prompt
+    code, out, _ = run("restore", snapshot_id, "--force", "--yes")
     assert code == 0 and store.names() == ["a", "b"]
 
 

@@ -52,7 +52,7 @@ class AsyncSharedStore:
         prepare_client(redis_client)
         self._redis: redis.asyncio.Redis
         self._redis, self._owns_client = bounded_client(redis_client, timeout, Retry)
-        self._pipeline = AutoPipeline(self._redis)
+        self._pipeline = AutoPipeline(self._redis, timeout)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
 

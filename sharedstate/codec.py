@@ -71,6 +71,8 @@ def _check(value: Any, depth: int) -> None:
         if not math.isfinite(value):
             raise _Bad(f"{value!r}, which JSON cannot hold")
     elif isinstance(value, dict):
+        if kind is not dict:
+            _same_contents(value)
         for key, item in value.items():
             if not isinstance(key, str):
                 bad = _Bad(f"a key of type {type(key).__name__} ({key!r}); JSON object keys are strings")
@@ -95,6 +97,17 @@ def _check(value: Any, depth: int) -> None:
                 _check(item, depth + 1)
     elif not isinstance(value, str | int | bool):
         raise _Bad(f"{_describe(value)}, which JSON cannot hold")
+
+
+def _same_contents(mapping: dict[Any, Any]) -> None:
+    """A dict subclass is stored by what it holds; one whose ``len()`` or ``items()`` say otherwise
+    (overridden) cannot be encoded faithfully, so it is refused rather than stored corrupt."""
+    items = list(mapping.items())
+    if len(items) != len(mapping) or items != list(dict.items(mapping)):
+        raise _Bad(
+            f"{_describe(mapping)} whose len() ({len(mapping)}) or items() ({len(items)} pairs) disagree "
+            "with what it holds; pass a plain dict"
+        )
 
 
 def check_value(value: Any, where: str = "value", prefix: tuple[object, ...] = ()) -> None:
@@ -236,6 +249,11 @@ def encode_fields(fields: Iterable[tuple[str, Any]], name: str) -> EncodedDocume
 def encode_document(data: Any, name: str) -> EncodedDocument:
     """Encode a whole document: an object becomes one field per key, anything else one value."""
     if isinstance(data, dict):
+        if type(data) is not dict:
+            try:
+                _same_contents(data)
+            except _Bad as exc:
+                raise InvalidDocument(f"document {name!r} at $ is {exc.reason}") from None
         return encode_fields(data.items(), name)
     raw = encode_value(data, f"document {name!r}")
     return EncodedDocument(KIND_VALUE, [(VALUE_FIELD, raw)], len(raw), raw)

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     verify_retries: int = Field(0, ge=0, validation_alias=_env("VERIFY_RETRIES"))
     cron_config: str | None = Field(None, validation_alias=_env("CRON_CONFIG"))
     snapshot_key: SecretStr | None = Field(None, validation_alias=_env("SNAPSHOT_KEY"))
-    failed_job_ttl: int = Field(86400, gt=0, validation_alias=_env("FAILED_JOB_TTL"))
+    failed_job_ttl: int = Field(3600, gt=0, validation_alias=_env("FAILED_JOB_TTL"))
     restore_lease_ttl: float = Field(15.0, gt=0, validation_alias=_env("RESTORE_LEASE_TTL"))
     restore_check_interval: int = Field(3, gt=0, validation_alias=_env("RESTORE_CHECK_INTERVAL"))
     integrity_interval: int = Field(3600, gt=0, validation_alias=_env("INTEGRITY_INTERVAL"))

@@ -18,7 +18,6 @@ from rq.job import Job
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESULT_TTL = 24 * 3600
-FAILURE_TTL = 7 * 24 * 3600
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -26,13 +25,13 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 async def enqueue(
-    connection: redis.Redis, queue: str, func: str, kwargs: dict[str, Any], job_timeout: int
+    connection: redis.Redis, queue: str, func: str, kwargs: dict[str, Any], job_timeout: int, failure_ttl: int
 ) -> str:
     """Enqueue ``func`` (an import path the worker resolves) and return the job id."""
 
     def put() -> str:
         job = Queue(queue, connection=connection).enqueue(
-            func, kwargs=kwargs, job_timeout=job_timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL
+            func, kwargs=kwargs, job_timeout=job_timeout, result_ttl=RESULT_TTL, failure_ttl=failure_ttl
         )
         return str(job.id)
 

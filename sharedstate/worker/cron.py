@@ -17,7 +17,7 @@ from rq.cron import CronScheduler
 
 from sharedstate.settings import Settings
 from sharedstate.worker.process import supervised_child
-from sharedstate.worker.schedule import FAILURE_TTL, scheduled_jobs
+from sharedstate.worker.schedule import scheduled_jobs
 
 
 def use_utc() -> None:
@@ -48,7 +48,7 @@ def main() -> int:
             interval=job.interval,
             job_timeout=job.timeout,
             result_ttl=job.result_ttl,
-            failure_ttl=FAILURE_TTL,
+            failure_ttl=settings.failed_job_ttl,  # short: a job failing every minute stays bounded
             name=f"{settings.namespace}:{job.name}",
         )
     scheduler.start()

@@ -29,7 +29,6 @@ from sharedstate.worker.usercode import import_user_module
 
 RESULT_TTL = 3600  # seconds RQ keeps a successful job's result (the API shows it)
 FREQUENT_RESULT_TTL = 60  # for the jobs that run every few seconds
-FAILURE_TTL = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,17 @@ heartbeat and the schedule for the API. The supervisor itself checks every
 ``SHAREDSTATE_RESTORE_CHECK_INTERVAL`` seconds whether Redis lost the namespace and restores
 it (a recorded ``auto-restore`` run), so a restore never waits for RQ to reconnect.
 
+The supervisor is a subreaper (Linux): whatever a child leaves behind when it is SIGKILLed
+(RQ's scheduler process, a work horse) is re-parented to it, killed and reaped, and a child's
+process group is killed when the child exits.
+
 On SIGTERM or SIGINT it stops the scheduler, lets running jobs finish within
 ``SHAREDSTATE_SHUTDOWN_GRACE`` seconds (then stops them), takes a final snapshot and exits 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -35,7 +40,13 @@ from sharedstate.durability.restore import auto_restore
 from sharedstate.errors import SharedStateError, StoreUnavailable
 from sharedstate.settings import Settings
 from sharedstate.worker import context, jobs, names, records
-from sharedstate.worker.process import SUPERVISOR_PID, python_module
+from sharedstate.worker.process import (
+    SUPERVISOR_PID,
+    become_subreaper,
+    children_of,
+    kill_group,
+    python_module,
+)
 from sharedstate.worker.schedule import scheduled_jobs
 
 log = logging.getLogger("sharedstate.worker")
@@ -44,6 +55,7 @@ HEARTBEAT_EVERY = 5.0
 RESTART_MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long starts again without backoff
 COLD_STOP_WAIT = 5.0
+REAP_EVERY = 2.0  # seconds between looks for processes left behind by a child
 RQWORKER = "sharedstate.worker.rqworker"
 
 
@@ -177,6 +189,7 @@ class Supervisor:
             if child.running:
                 continue
             if child.process is not None:
+                kill_group(child.process.pid)  # what it started (RQ's scheduler) goes with it
                 code = child.process.returncode
                 ran = now - child.started_at
                 if ran >= STABLE_AFTER:
@@ -189,6 +202,22 @@ class Supervisor:
                 child.process = None
             if now >= child.next_start:
                 child.start(self.env)
+
+    def _reap_leftovers(self) -> None:
+        """Kill and reap processes re-parented to us that are not our children: what a child that
+        was SIGKILLed (an OOM kill) left behind, such as RQ's scheduler or a work horse."""
+        ours = {child.process.pid for child in self.children if child.process is not None}
+        for pid, state in children_of(os.getpid()).items():
+            if pid in ours:
+                continue
+            if state != "Z":
+                log.warning("killing process %d, left behind by a child that died", pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # killed: it exits at once; a zombie answers at once
 
     def _heartbeat(self) -> None:
         store = context.store()
@@ -237,6 +266,8 @@ class Supervisor:
                 child.process.kill()
             if child.process is not None:
                 child.process.wait()
+                kill_group(child.process.pid)
+        self._reap_leftovers()
 
     def _final_snapshot(self) -> None:
         try:
@@ -254,9 +285,10 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._request_stop)
         log.info("worker %s for namespace %r, snapshots in %s", self.id, self.settings.namespace,
                  self.settings.snapshot_dir)  # fmt: skip
+        subreaper = become_subreaper()
         if not self._restore_at_start():
             return 0
-        next_beat = 0.0
+        next_beat = next_reap = 0.0
         watch = threading.Thread(target=self._watch_for_loss, name="loss-watch", daemon=True)
         watch.start()
         try:
@@ -265,6 +297,9 @@ class Supervisor:
                 if time.monotonic() >= next_beat:
                     self._heartbeat()
                     next_beat = time.monotonic() + HEARTBEAT_EVERY
+                if subreaper and time.monotonic() >= next_reap:
+                    self._reap_leftovers()
+                    next_reap = time.monotonic() + REAP_EVERY
                 self.stopping.wait(0.5)
         finally:
             self.stopping.set()

@@ -41,7 +41,14 @@ async def take_snapshot(request: Request) -> Response:
     """Ask the worker for a snapshot now (202 with the RQ job id)."""
     state, who = app_state(request), caller(request)
     queue = names.maintenance_queue(state.settings.namespace)
-    job_id = await rq_jobs.enqueue(state.rq, queue, "sharedstate.worker.jobs.snapshot", {"force": True}, 3600)
+    job_id = await rq_jobs.enqueue(
+        state.rq,
+        queue,
+        "sharedstate.worker.jobs.snapshot",
+        {"force": True},
+        3600,
+        state.settings.failed_job_ttl,
+    )
     audit(who, "snapshot", job=job_id)
     return await _accepted(state, job_id)
 
@@ -66,6 +73,7 @@ async def restore_snapshot(
         "sharedstate.worker.jobs.restore",
         {"snapshot_id": snapshot_id, "documents": documents, "force": force},
         3600,
+        state.settings.failed_job_ttl,
     )
     audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", force=force, job=job_id)
     return await _accepted(state, job_id)

@@ -35,7 +35,8 @@ def test_import_then_export_round_trips_the_json_exactly(store: SharedStore, tmp
     assert store.load("config") == {"greeting": "hi", "admins": [1, 2], "ratio": 1.0, "flag": True, "n": None}
     assert type(store.load("config")["ratio"]) is float
     assert state.get_marker(store) is not None
-    written = export_directory(store, tmp_path / "out" / "nested")
+    written, skipped = export_directory(store, tmp_path / "out" / "nested")
+    assert skipped == []
     assert len(written) == len(SEEDS)
     for name, text in SEEDS.items():
         exported = (tmp_path / "out" / "nested" / name).read_text(encoding="utf-8")

@@ -103,8 +103,10 @@ def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one(
     raw = bytearray(newest.read_bytes())
     if damage == "truncate":
         newest.write_bytes(bytes(raw[: len(raw) // 2]))
-    else:
-        raw[len(raw) // 2] ^= 0x10
+    else:  # a byte in the middle of the records' member (its gzip header holds a file name)
+        records = raw.index(b"\x1f\x8b\x08", 1)
+        trailer = raw.index(b"\x1f\x8b\x08", records + 1)
+        raw[(records + trailer) // 2 + 10] ^= 0x10
         newest.write_bytes(bytes(raw))
     real_redis.flushall()
     skipped: list[tuple[str, str]] = []
@@ -162,14 +164,14 @@ def test_plan_restore_is_pure() -> None:
     backup = {"missing": 5, "older": 5, "newer": 5, "same": 5, "deleted": 5, "recreated": 5}
     live = {"older": 3, "newer": 9, "same": 5, "recreated": 7, "extra": 1}
     deleted = {"deleted": 6, "recreated": 6, "missing": 4}
-    plan = plan_restore(Path("s"), header, backup, live, deleted)
+    plan = plan_restore(Path("s"), header, None, backup, live, deleted)
     assert (plan.write, plan.delete) == (("missing", "older"), ())
     assert (plan.kept, plan.gone, plan.absent) == (("newer", "recreated", "same"), ("deleted",), {"missing"})
-    plan = plan_restore(Path("s"), header, backup, live, deleted, force=True)
+    plan = plan_restore(Path("s"), header, None, backup, live, deleted, force=True)
     assert (plan.write, plan.delete, plan.full) == (tuple(sorted(backup)), ("extra",), True)
-    plan = plan_restore(Path("s"), header, backup, live, deleted, only=["newer"], force=True)
+    plan = plan_restore(Path("s"), header, None, backup, live, deleted, only=["newer"], force=True)
     assert (plan.write, plan.delete, plan.full) == (("newer",), (), False)
-    plan = plan_restore(Path("s"), header, backup, live, deleted, only=["newer"])
+    plan = plan_restore(Path("s"), header, None, backup, live, deleted, only=["newer"])
     assert (plan.write, plan.kept) == ((), ("newer",))
 
 

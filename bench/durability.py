@@ -126,8 +126,9 @@ def _wide(server: RedisProcess, directory: Path, quick: bool) -> list[Row]:
     store.close()
     label = f"one {count / 1e6:.2g}M-field document"
     return [
-        Row(f"snapshot of {label}", seconds(snap["seconds"]), "10 s call timeout", 10 / max(snap_longest, 1e-3),
-            1, note=f"completes; longest Redis call {snap_longest:.2f} s", figures={"longest_call_s": snap_longest}),
+        Row(f"snapshot of {label}", seconds(snap["seconds"]), "10 s call timeout",
+            10 / max(snap_longest, 1e-3), 1, note=f"completes; longest Redis call {snap_longest:.2f} s",
+            figures={"longest_call_s": snap_longest}),
         Row(f"restore of {label}", seconds(restore["seconds"]), "10 s call timeout",
             10 / max(restore_longest, 1e-3), 1, note=f"completes; longest Redis call {restore_longest:.2f} s",
             figures={"longest_call_s": restore_longest}),

@@ -9,6 +9,7 @@ the watch state. The two clients only send ``Call.command`` and hand the answer 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import secrets
@@ -53,6 +54,7 @@ class Call(Generic[T]):
     ``script`` is set for EVALSHA calls, re-sent with EVAL when the server lost its script
     cache. ``stale`` answers from the last known copy when Redis is unavailable (or re-raises).
     ``alone``: never batched with other calls (a blocking read would hold them up).
+    ``writes``: the call changes data, so one left unanswered has an unknown outcome.
     """
 
     command: tuple[Any, ...]
@@ -61,6 +63,7 @@ class Call(Generic[T]):
     script: Script | None = None
     stale: Callable[[StoreUnavailable], T] | None = None
     alone: bool = False
+    writes: bool = False
 
     def eval_command(self) -> tuple[Any, ...]:
         """The EVAL form of an EVALSHA command."""
@@ -368,6 +371,7 @@ class Core:
             lambda raw: parse(self._parse_written(name, expected, raw)),
             f"write document {name!r}",
             WRITE,
+            writes=True,
         )
 
     def _parse_written(self, name: str, expected: int | None, raw: list[Any]) -> Written:
@@ -441,6 +445,7 @@ class Core:
             lambda raw: self._as_document(name, data, parse(raw)),
             call.action,
             call.script,
+            writes=True,
         )
 
     def _as_document(self, name: str, data: Any, written: Written) -> Document:
@@ -452,7 +457,9 @@ class Core:
         """Set some top-level fields of an object document in one step."""
         call = self.patch(name, fields, (), expected, op)
         parse = call.parse
-        return Call(call.command, lambda raw: parse(raw).version, call.action, call.script)
+        return Call(
+            call.command, lambda raw: parse(raw).version, call.action, call.script, writes=call.writes
+        )
 
     def patch(
         self,
@@ -552,9 +559,18 @@ class WatchState:
         if isinstance(names, str):
             names = [names]
         self.names = frozenset(validate_name(name) for name in names) if names is not None else None
-        if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
-            raise InvalidDocument(f"timeout must be None or seconds >= 0, not {timeout!r}")
-        if after is not None and (not isinstance(after, str) or not STREAM_ID.fullmatch(after)):
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout < 0
+        ):
+            raise InvalidDocument(f"timeout must be None or a finite number of seconds >= 0, not {timeout!r}")
+        if after is not None and (
+            not isinstance(after, str)
+            or not STREAM_ID.fullmatch(after)
+            or any(int(part) >= 2**64 for part in after.split("-"))
+        ):
             raise InvalidDocument(f"after must be a feed position such as '1712345678901-0', not {after!r}")
         self.feed = core.keys.feed
         self.timeout = timeout
@@ -595,7 +611,9 @@ class WatchState:
         # The feed is trimmed from its oldest end: if its oldest entry is not after `after`,
         # every later entry is still there. Otherwise changes may be gone (or Redis lost them).
         assert self.after is not None
-        if raw and _id_key(_text(raw[0][0])) > _id_key(self.after):
+        if not raw:  # trimming keeps the newest entry: an empty feed was lost (Redis lost data)
+            raise FeedTrimmed(self.after, "")
+        if _id_key(_text(raw[0][0])) > _id_key(self.after):
             raise FeedTrimmed(self.after, _text(raw[0][0]))
 
     def read(self) -> Call[list[Change]] | None:

@@ -109,7 +109,7 @@ class AsyncSharedStore:
 
     async def _run(self, call: Call[T]) -> T:
         try:
-            with translate_errors(call.action):
+            with translate_errors(call.action, call.writes):
                 try:
                     raw = await self._send(call, call.command)
                 except redis.exceptions.NoScriptError:
@@ -129,7 +129,7 @@ class AsyncSharedStore:
         """Send ``calls`` in one pipeline (see SharedStore._run_many); ``transaction``: MULTI/EXEC."""
         if not calls:
             return []
-        with translate_errors(action):
+        with translate_errors(action, any(call.writes for call in calls)):
             for attempt in (1, 2):
                 pipe = self._redis.pipeline(transaction=transaction)
                 for call in calls:

@@ -74,8 +74,9 @@ class FeedTrimmed(SharedStateError):
     def __init__(self, after: str, oldest: str) -> None:
         self.after = after
         self.oldest = oldest
+        held = f"its oldest entry is {oldest}" if oldest else "it is empty (Redis lost it)"
         super().__init__(
-            f"the change feed no longer holds changes after {after}: its oldest entry is {oldest}; "
+            f"the change feed no longer holds changes after {after}: {held}; "
             "re-read the documents and watch from now"
         )
 
@@ -114,11 +115,12 @@ _UNAVAILABLE = (
 )
 
 
-def unavailable(exc: BaseException, action: str) -> StoreUnavailable:
-    """Build the StoreUnavailable for a redis-py error, without secrets in the message."""
+def unavailable(exc: BaseException, action: str, writes: bool = False) -> StoreUnavailable:
+    """Build the StoreUnavailable for a redis-py error, without secrets in the message; for calls
+    that ``writes``, it says the outcome is unknown."""
     kind = type(exc).__name__
     message = f"Redis unavailable while trying to {action} ({kind}: {_safe(exc)})"
-    if action.startswith("write"):
+    if writes:
         message += "; the outcome is unknown: the write may or may not have been applied"
     return StoreUnavailable(message)
 
@@ -133,8 +135,9 @@ def _safe(exc: BaseException) -> str:
 
 
 @contextmanager
-def translate_errors(action: str) -> Iterator[None]:
-    """Map redis-py exceptions raised inside the block to sharedstate's tree."""
+def translate_errors(action: str, writes: bool = False) -> Iterator[None]:
+    """Map redis-py exceptions raised inside the block to sharedstate's tree (``writes``: the block
+    sends writes, so an unanswered one has an unknown outcome)."""
     try:
         yield
     except SharedStateError:
@@ -142,9 +145,9 @@ def translate_errors(action: str) -> Iterator[None]:
     except redis.exceptions.ResponseError as exc:
         text = str(exc)
         if text.startswith(("OOM", "MISCONF", "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS")):
-            raise unavailable(exc, action) from exc
+            raise unavailable(exc, action, writes) from exc
         raise SharedStateError(f"Redis refused to {action}: {_safe(exc)}") from exc
     except _UNAVAILABLE as exc:
-        raise unavailable(exc, action) from exc
+        raise unavailable(exc, action, writes) from exc
     except redis.exceptions.RedisError as exc:
         raise SharedStateError(f"Redis error while trying to {action}: {_safe(exc)}") from exc

@@ -107,7 +107,7 @@ class SharedStore:
 
     def _run(self, call: Call[T]) -> T:
         try:
-            with translate_errors(call.action):
+            with translate_errors(call.action, call.writes):
                 try:
                     raw = self._redis.execute_command(*call.command)
                 except redis.exceptions.NoScriptError:
@@ -122,7 +122,7 @@ class SharedStore:
         """Send ``calls`` in one pipeline (each call atomic on its own; ``transaction``: MULTI/EXEC)."""
         if not calls:
             return []
-        with translate_errors(action):
+        with translate_errors(action, any(call.writes for call in calls)):
             for attempt in (1, 2):
                 pipe = self._redis.pipeline(transaction=transaction)
                 for call in calls:

@@ -159,11 +159,11 @@ def _stage(
     core: Core, name: str, document: codec.EncodedDocument, fields: int
 ) -> Iterator[tuple[list[str], Call[list[Restored]]]]:
     key = core.keys.stage(name)
-    yield [], Call(("DEL", key), _ignore, f"stage document {name!r}")
+    yield [], Call(("DEL", key), _ignore, f"stage document {name!r}", writes=True)
     for start in range(0, len(document.fields), fields):
         args = [part for pair in document.fields[start : start + fields] for part in pair]
-        yield [], Call(("HSET", key, *args), _ignore, f"stage document {name!r}")
-    yield [], Call(("EXPIRE", key, STAGE_TTL), _ignore, f"stage document {name!r}")
+        yield [], Call(("HSET", key, *args), _ignore, f"stage document {name!r}", writes=True)
+    yield [], Call(("EXPIRE", key, STAGE_TTL), _ignore, f"stage document {name!r}", writes=True)
 
 
 def _ignore(raw: Any) -> list[Restored]:
@@ -221,4 +221,4 @@ def _restore(core: Core, entries: Sequence[_Entry], target: Target) -> Call[list
         return results
 
     command = ("EVALSHA", RESTORE.sha, len(key_list), *key_list, *args)
-    return Call(command, parse, "restore documents", RESTORE)
+    return Call(command, parse, "restore documents", RESTORE, writes=True)

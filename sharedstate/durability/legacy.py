@@ -181,7 +181,7 @@ def _conflict_as_none(call: Call[T]) -> Call[T | None]:
         except VersionConflict:
             return None
 
-    return Call(call.command, parse, call.action, call.script)
+    return Call(call.command, parse, call.action, call.script, writes=call.writes)
 
 
 def _canonical(value: Any) -> str:

@@ -42,7 +42,7 @@ def pipelined(store: SharedStore, calls: Iterable[Call[T]], action: str, depth: 
     try:
         for call in calls:
             command = call.eval_command() if call.script is not None else call.command
-            with translate_errors(action):
+            with translate_errors(action, call.writes):
                 connection.send_packed_command(connection.pack_command(*command), check_health=False)
             sent.append(call)
             if len(sent) > depth:
@@ -64,6 +64,6 @@ def _pool_of(client: Any) -> Any:
 
 
 def _answer(connection: Any, call: Call[T], action: str) -> T:
-    with translate_errors(action):
+    with translate_errors(action, call.writes):
         raw = connection.read_response()
     return call.parse(raw)

@@ -13,7 +13,9 @@ and handed to their callers as they arrive, so one slow command never holds up o
 answers before it. A command whose answer does not come within the time budget fails on its
 own (for a write: outcome unknown) and is never sent again; only commands that were never
 answered because the connection broke are sent again, on a new connection (re-sending is
-safe: the write script remembers each write's id and applies it once).
+safe: the write script remembers each write's id and applies it once). Redis sends the answers
+of one pipeline together, so a large command (a big write, which takes long) goes in a round
+trip of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import redis.asyncio
 import redis.exceptions
 
 MAX_BATCH = 1000  # commands per pipeline; more in one loop turn go in several
+ALONE_BYTES = 256 * 1024  # a command larger than this gets a round trip of its own
 RESENDS = 2  # times unanswered commands are sent again after a broken connection
 RESEND_PAUSE = 0.05  # seconds before sending again (doubled each time)
 
@@ -57,6 +60,9 @@ class AutoPipeline:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         future.add_done_callback(_retrieve)
+        if _weight(command) > ALONE_BYTES:  # a big write takes long: it goes alone, delaying no other
+            self._start([(command, future)])
+            return await future
         if not self._pending:
             loop.call_soon(self._send)
         self._pending.append((command, future))
@@ -66,8 +72,10 @@ class AutoPipeline:
 
     def _send(self) -> None:
         batch, self._pending = self._pending, []
-        if not batch:
-            return  # sent already, being full
+        if batch:  # else sent already, being full
+            self._start(batch)
+
+    def _start(self, batch: list[_Entry]) -> None:
         task = asyncio.ensure_future(self._round_trip(batch))
         self._sending.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._sending.discard)
@@ -158,6 +166,10 @@ class AutoPipeline:
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+
+def _weight(command: tuple[Any, ...]) -> int:
+    return sum(len(part) for part in command if isinstance(part, bytes | str))
 
 
 _FOREVER = float("inf")  # read_response's "no socket timeout": the budget above bounds the wait

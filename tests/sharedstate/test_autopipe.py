@@ -17,25 +17,29 @@ from sharedstate import AsyncSharedStore, DocumentNotFound, StoreUnavailable, Ve
 from sharedstate.redis_server import RedisProcess
 
 
-class Counting(redis.asyncio.Redis):
-    """A client that counts round trips: single commands and pipelines."""
+class Counting:
+    """Counts round trips: the number of commands each one carried."""
 
-    singles = 0
-    pipelines = 0
+    trips: list[int] = []
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        Counting.singles += 1
-        return await super().execute_command(*args, **options)
 
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        Counting.pipelines += 1
-        return super().pipeline(transaction, shard_hint)
+@pytest.fixture(autouse=True)
+def _count_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    exchange = _autopipe.AutoPipeline._exchange
+
+    async def counted(self: _autopipe.AutoPipeline, pool: Any, batch: list[Any]) -> None:
+        Counting.trips.append(len(batch))
+        await exchange(self, pool, batch)
+
+    monkeypatch.setattr(_autopipe.AutoPipeline, "_exchange", counted)
 
 
 def run(server: RedisProcess, test: Callable[[AsyncSharedStore], Awaitable[None]], **options: Any) -> None:
     async def main() -> None:
-        Counting.singles = Counting.pipelines = 0
-        store = AsyncSharedStore(Counting(port=server.port), "pipe", "bot", timeout=None, **options)
+        Counting.trips = []
+        store = AsyncSharedStore(
+            redis.asyncio.Redis(port=server.port), "pipe", "bot", timeout=None, **options
+        )
         try:
             await test(store)
         finally:
@@ -50,12 +54,12 @@ def test_the_calls_of_one_turn_share_one_round_trip(
     async def test(store: AsyncSharedStore) -> None:
         await asyncio.gather(*(store.put(f"d{i}", {"i": i}) for i in range(50)))
         await store.get("d0")  # Redis knows the read script from now on
-        Counting.singles = Counting.pipelines = 0
+        Counting.trips = []
         docs = await asyncio.gather(*(store.get(f"d{i}") for i in range(50)))
         assert [doc.data for doc in docs] == [{"i": i} for i in range(50)]
-        assert (Counting.pipelines, Counting.singles) == (1, 0)
+        assert Counting.trips == [50]
         assert (await store.get("d7")).data == {"i": 7}  # a call alone goes alone
-        assert (Counting.pipelines, Counting.singles) == (1, 1)
+        assert Counting.trips == [50, 1]
 
     run(redis_server, test)
 
@@ -75,7 +79,7 @@ def test_calls_of_one_turn_run_in_the_order_issued(
         assert results[1].version == results[0]  # type: ignore[union-attr]
         assert results[1].data == {"n": 1}  # type: ignore[union-attr]
         assert isinstance(results[2], VersionConflict)
-        assert Counting.pipelines == 1
+        assert Counting.trips == [1, 3]
 
     run(redis_server, test)
 
@@ -98,10 +102,10 @@ def test_scripts_redis_forgot_are_sent_again(redis_server: RedisProcess, real_re
     async def test(store: AsyncSharedStore) -> None:
         await store.put("doc", {"a": 1})
         real_redis.script_flush()
-        Counting.singles = Counting.pipelines = 0
+        Counting.trips = []
         results = await asyncio.gather(store.get("doc"), store.set_field("doc", "b", 2), store.get("doc"))
         assert results[0].data == {"a": 1} and results[2].data == {"a": 1, "b": 2}  # type: ignore[union-attr]
-        assert (Counting.pipelines, Counting.singles) == (2, 0)  # refused together, sent again together
+        assert Counting.trips == [3, 3]  # refused together, sent again together
 
     run(redis_server, test)
 
@@ -115,7 +119,7 @@ def test_more_calls_than_one_pipeline_holds(
         versions = await asyncio.gather(*(store.put(f"d{i}", i) for i in range(30)))
         assert all(isinstance(version, int) and version > 0 for version in versions)
         assert [(await store.get(f"d{i}")).version for i in range(30)] == versions
-        assert Counting.pipelines == 5  # 7 + 7 + 7 + 7 + 2
+        assert Counting.trips[:5] == [7, 7, 7, 7, 2]
         assert await store.names() == sorted(f"d{i}" for i in range(30))
 
     run(redis_server, test)
@@ -180,3 +184,55 @@ def test_a_lost_round_trip_fails_every_caller_and_stale_reads_answer(tmp_path: P
             await store.redis.aclose()
 
         asyncio.run(main())
+
+
+def test_a_pause_longer_than_a_socket_timeout_fails_no_call_and_sends_none_twice(
+    redis_server: RedisProcess, real_redis: redis.Redis
+) -> None:
+    async def main() -> None:
+        store = AsyncSharedStore.from_url(redis_server.url, "pipe", "bot", timeout=4)  # 1 s socket reads
+        await store.put("doc", {"n": 0})
+        real_redis.config_resetstat()
+        pause = asyncio.ensure_future(
+            asyncio.to_thread(redis_server.client().execute_command, "DEBUG", "SLEEP", 2)
+        )
+        await asyncio.sleep(0.2)  # Redis is frozen now, for longer than one socket timeout
+        results = await asyncio.gather(*(store.set_field("doc", f"f{i}", i) for i in range(20)))
+        await pause
+        assert len(set(results)) == 20  # every call answered, each with its own version
+        calls = real_redis.info("commandstats")["cmdstat_evalsha"]["calls"]
+        assert calls == 20  # none sent twice
+        assert len(await store.history("doc", limit=50)) == 21
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_broken_connection_sends_the_unanswered_calls_again_each_applied_once(
+    redis_server: RedisProcess, real_redis: redis.Redis
+) -> None:
+    async def main() -> None:
+        store = AsyncSharedStore.from_url(redis_server.url, "pipe", "bot", timeout=4)
+        await store.put("doc", {"n": 0})
+        real_redis.client_kill_filter(_type="normal", skipme=True)  # the pooled connection dies
+        results = await asyncio.gather(*(store.set_field("doc", f"f{i}", i) for i in range(20)))
+        assert len(set(results)) == 20
+        doc = await store.get("doc")
+        assert doc.data == {"n": 0, **{f"f{i}": i for i in range(20)}}
+        assert len(await store.history("doc", limit=50)) == 21  # each applied once
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_large_call_goes_alone(redis_server: RedisProcess, real_redis: redis.Redis) -> None:
+    async def test(store: AsyncSharedStore) -> None:
+        await store.put("doc", {"n": 0})
+        Counting.trips = []
+        big, *small = await asyncio.gather(
+            store.put("big", {"pad": "x" * (_autopipe.ALONE_BYTES + 1)}),
+            *(store.set_field("doc", f"f{i}", i) for i in range(10)),
+        )
+        assert sorted(Counting.trips) == [1, 10] and big > 0 and len(set(small)) == 10
+
+    run(redis_server, test)

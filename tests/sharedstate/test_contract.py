@@ -484,10 +484,27 @@ def test_watch_says_when_the_feed_was_trimmed(make_store: Any) -> None:
     assert info.value.after == old
 
 
-@pytest.mark.parametrize("bad", ["now", "1-2-3", "", "$"])
+@pytest.mark.parametrize("bad", ["now", "1-2-3", "", "$", "18446744073709551616-0", "1-18446744073709551616"])
 def test_watch_rejects_bad_positions(store: Any, bad: str) -> None:
-    with pytest.raises(InvalidDocument):
+    with pytest.raises(InvalidDocument, match="feed position"):
         list(store.watch(after=bad, timeout=0.1))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1, "5", True])
+def test_watch_rejects_bad_timeouts(store: Any, bad: Any) -> None:
+    with pytest.raises(InvalidDocument, match="timeout"):
+        list(store.watch(timeout=bad))
+
+
+def test_watch_says_when_the_feed_it_resumes_from_was_lost(store: Any, raw: Any) -> None:
+    from sharedstate import FeedTrimmed
+
+    changes = store.watch(timeout=0.2)
+    store.put("a", 1)
+    [change] = list(changes)
+    raw.flushall()  # Redis lost everything, the feed too
+    with pytest.raises(FeedTrimmed, match="empty"):
+        list(store.watch(after=change.id, timeout=0.1))
 
 
 def test_payloads_over_the_limit_are_omitted_from_feed_and_history(make_store: Any) -> None:

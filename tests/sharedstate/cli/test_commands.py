@@ -125,6 +125,14 @@ def test_import_export(run: Run, store: SharedStore, tmp_path: Path) -> None:
         assert json.loads((tmp_path / "exported" / name).read_text()) == json.loads(
             (legacy / name).read_text()
         )
+    store.put("users", {"42": {"name": "Ada", "since": "the import"}})  # newer live data
+    code, _, err = run("import", str(legacy))
+    assert code == 1 and "already exist" in err and "users" in err and "--overwrite" in err
+    assert store.load("users")["42"]["since"] == "the import"  # nothing replaced
+    code, _, err = run("import", str(legacy), "--overwrite")  # stdin is not a terminal
+    assert code == 2 and "--yes" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run("import", str(legacy), "--overwrite", "--yes")
+    assert code == 0 and store.load("users") == {"42": {"name": "Ada"}}
     (legacy / "broken.json").write_text('{\n"a": oops}')
     store.delete("config")
     code, _, err = run("import", str(legacy))
@@ -160,10 +168,23 @@ def test_import_split_makes_each_registry_a_document(run: Run, store: SharedStor
     assert code == 2 and "either" in err
 
 
+def test_snapshot_and_export_name_an_undecodable_document_and_exit_1(
+    run: Run, store: SharedStore, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    store.put("good", {"a": 1})
+    store.put("poison", {"a": 1})
+    real_redis.hset(store.keys.data("poison"), "a", b"\xc1")
+    code, out, err = run("snapshot")
+    assert code == 1 and "1 documents" in out and "left out undecodable document 'poison'" in err
+    code, out, err = run("export", str(tmp_path / "out"))
+    assert code == 1 and "exported 1 documents" in out and "'poison'" in err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["good.json"]
+
+
 def test_inspection(run: Run, store: SharedStore, tmp_path: Path) -> None:
     (tmp_path / "doc.json").write_text('{"ids": [3, 1]}')
     code, out, _ = run("put", "doc", str(tmp_path / "doc.json"))
-    assert code == 0 and "version 1" in out
+    assert code == 0 and f"version {store.get('doc').version}" in out
     store.set_field("doc", "set", {2, 1})
     code, out, _ = run("get", "doc")
     assert code == 0 and json.loads(out) == {"ids": [3, 1], "set": [1, 2]}

@@ -102,6 +102,16 @@ def test_the_checker_finds_planted_anomalies() -> None:
     maybe = [op("put", "a", 0, 1, 1), op("put", "b", 2, 3, None, "error"), op("get", "b", 9, 10, 2)]
     assert check(maybe) == []  # a maybe-applied write may land
     assert check([op("put", "a", 0, 1, 1), op("get", None, 2, 3, None)])  # the acknowledged write vanished
+    lost = [
+        op("put", "a", 0, 1, 5),
+        op("get", None, 2, 3, None),
+        op("put", "b", 4, 5, 9),
+        op("get", "b", 6, 7, 9),
+    ]
+    assert check(lost, lossy=True) == []  # Redis lost the document: allowed when keys are lost
+    aba = [op("put", "a", 0, 1, 5), op("get", None, 2, 3, None), op("put", "b", 4, 5, 5)]
+    assert check(aba, lossy=True)  # a version handed out again after the loss
+    assert check([*lost, op("get", "a", 8, 9, 5)], lossy=True)  # reads went back
 
 
 def test_clean(server: RedisProcess) -> None:
@@ -161,3 +171,41 @@ def test_redis_restarted_with_aof(server: RedisProcess) -> None:
     report(f"restart x{restarts}", records, errors)
     assert restarts >= 2
     assert check(records) == []
+
+
+LOSSES = ("marker", "meta", "document", "floor", "tombstones", "names", "everything")
+
+
+def test_partial_losses(server: RedisProcess) -> None:
+    """Keys lost one kind at a time (no restore): no version is ever handed out twice."""
+    client = server.client()
+    rng = random.Random(10)
+    done: list[str] = []
+
+    def fault(stop: threading.Event) -> None:
+        base = "ss:{history}:"
+        while not stop.wait(rng.uniform(0.2, 0.6)):
+            loss = rng.choice(LOSSES)
+            doc = rng.choice(DOCUMENTS)
+            if loss == "marker":
+                client.delete(f"{base}marker")
+            elif loss == "meta":
+                client.delete(f"{base}m:{doc}")  # its data stays, orphaned
+            elif loss == "document":
+                client.delete(f"{base}d:{doc}", f"{base}m:{doc}", f"{base}h:{doc}")
+                client.srem(f"{base}names", doc)
+            elif loss == "floor":
+                client.delete(f"{base}floor")
+            elif loss == "tombstones":
+                client.delete(f"{base}tomb")
+            elif loss == "names":
+                client.delete(f"{base}names")
+            else:
+                client.flushall()
+            done.append(loss)
+
+    records, errors = run_history(server, fault)
+    report(f"partial losses x{len(done)}", records, errors)
+    assert set(done) >= {"meta", "document"} and len(done) >= 8
+    assert check(records, lossy=True) == []
+    client.close()

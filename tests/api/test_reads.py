@@ -24,26 +24,14 @@ class CountingStore(AsyncSharedStore):
     trips: list[int]
 
     def count_round_trips(self) -> None:
-        client = self.redis
-        execute_command, pipeline = client.execute_command, client.pipeline
+        pipeline = self._pipeline
+        exchange = pipeline._exchange
 
-        async def one(*args: Any, **options: Any) -> Any:
-            self.trips.append(1)
-            return await execute_command(*args, **options)
+        async def counted(pool: Any, batch: list[Any]) -> None:
+            self.trips.append(len(batch))
+            await exchange(pool, batch)
 
-        def many(*args: Any, **options: Any) -> Any:
-            pipe = pipeline(*args, **options)
-            execute = pipe.execute
-
-            async def sent(*a: Any, **k: Any) -> Any:
-                self.trips.append(len(pipe.command_stack))
-                return await execute(*a, **k)
-
-            pipe.execute = sent  # type: ignore[method-assign]
-            return pipe
-
-        client.execute_command = one  # type: ignore[method-assign]
-        client.pipeline = many  # type: ignore[method-assign]
+        pipeline._exchange = counted  # type: ignore[method-assign]
 
 
 def run(url: str, body: Callable[[CountingStore], Coroutine[Any, Any, T]]) -> T:

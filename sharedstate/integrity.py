@@ -1,7 +1,10 @@
-"""Integrity check of a namespace: reports problems, never repairs them.
+"""Integrity check of a namespace: finds problems; ``relist`` repairs the one that needs no backup.
 
 Checks that the names set and the meta/data keys agree, that every document decodes, that
 its recorded size matches its data, and that a plain-value document holds exactly its value.
+Each problem has a ``code``: ``unlisted`` (meta but no names entry: ``relist`` puts it back),
+``missing`` (listed or with data, but no meta: the document is gone, a restore fills it in),
+``data_lost`` (meta but its data is gone: only a backup has it), or ``damaged``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 from sharedstate import codec
 from sharedstate._core import Call
-from sharedstate._scripts import READ
+from sharedstate._scripts import READ, RELIST
 from sharedstate.errors import InvalidDocument, translate_errors
 from sharedstate.keys import KIND_OBJECT, KIND_VALUE, VALUE_FIELD
 from sharedstate.store import SharedStore
@@ -25,9 +28,10 @@ class Problem:
 
     name: str | None
     what: str
+    code: str = "damaged"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "problem": self.what}
+        return {"name": self.name, "problem": self.what, "code": self.code}
 
 
 def _scan_names(store: SharedStore, kind: str) -> set[str]:
@@ -68,7 +72,8 @@ def _check_document(name: str, raw: list[Any]) -> list[Problem]:
     if kind == KIND_VALUE:
         actual = sum(len(value) for value in fields.values())
     if int(size) != actual:
-        problems.append(Problem(name, f"meta says {int(size)} bytes, the data holds {actual}"))
+        code = "data_lost" if actual == 0 else "damaged"
+        problems.append(Problem(name, f"meta says {int(size)} bytes, the data holds {actual}", code))
     for field, value in fields.items():
         try:
             codec.decode_value(value, f"field {field!r}")
@@ -84,14 +89,35 @@ def check(store: SharedStore) -> list[Problem]:
     with_meta = _scan_names(bulk, "m")
     with_data = _scan_names(bulk, "d")
     problems = [
-        Problem(name, "listed in the names set but has no meta") for name in sorted(listed - with_meta)
+        Problem(name, "listed in the names set but has no meta", "missing")
+        for name in sorted(listed - with_meta)
     ]
-    problems += [Problem(name, "has meta but is not in the names set") for name in sorted(with_meta - listed)]
-    problems += [Problem(name, "has data but no meta") for name in sorted(with_data - with_meta)]
-    present = sorted(listed & with_meta)
+    problems += [
+        Problem(name, "has meta but is not in the names set", "unlisted")
+        for name in sorted(with_meta - listed)
+    ]
+    problems += [Problem(name, "has data but no meta", "missing") for name in sorted(with_data - with_meta)]
+    present = sorted(with_meta)
     for start in range(0, len(present), BATCH):
         batch = present[start : start + BATCH]
         raws = bulk._run_many([_raw_document(bulk, name) for name in batch], "check documents")
         for name, raw in zip(batch, raws, strict=True):
             problems += _check_document(name, raw)
     return problems
+
+
+def relist(store: SharedStore, names: list[str]) -> int:
+    """Put ``names`` back in the names set where their meta still exists; how many were."""
+    keys = store.keys
+    added = 0
+    for start in range(0, len(names), BATCH):
+        chunk = names[start : start + BATCH]
+        call = Call(
+            ("EVALSHA", RELIST.sha, 1 + len(chunk), keys.names, *map(keys.meta, chunk), *chunk),
+            int,
+            "relist documents",
+            RELIST,
+            writes=True,
+        )
+        added += store._run(call)
+    return added

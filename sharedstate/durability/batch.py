@@ -55,7 +55,10 @@ def dump(core: Core, names: Sequence[str]) -> Call[list[Record | Unreadable | No
             if not entry:
                 records.append(None)
                 continue
-            version, at, writer, kind, flat = entry
+            version, at, writer, kind, flat, size = entry
+            if not flat and int(size) > 0:  # Redis lost the data under its meta (eviction)
+                records.append(Unreadable(name, f"its data is gone (its meta says {int(size)} bytes)"))
+                continue
             try:
                 data = codec.decode_flat(kind.decode(), flat, name)
             except InvalidDocument as exc:

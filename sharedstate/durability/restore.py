@@ -405,6 +405,36 @@ def restore_newest(
     )
 
 
+def restore_lost(
+    store: SharedStore,
+    directory: Path,
+    names: Iterable[str],
+    *,
+    force: bool = False,
+    lease_ttl: float = state.RESTORE_LEASE_TTL,
+    key: bytes | None = None,
+) -> dict[str, str]:
+    """Put back documents Redis lost in part, each from the newest snapshot that verifies and
+    holds it (a snapshot taken since the loss may not): those that lost their meta by the
+    restore rule, and with ``force`` those whose data is gone under their meta (the rule, which
+    goes by version, would keep them). Returns name -> snapshot id of those put back."""
+    wanted = set(names)
+    done: dict[str, str] = {}
+    for entry in list_snapshots(directory, store.namespace):
+        if not wanted or entry.error is not None:
+            continue
+        try:
+            _, versions = _versions_of(entry.path, key)
+        except SnapshotError:
+            continue
+        held = sorted(wanted & set(versions))
+        if held:
+            report = restore_snapshot(store, entry.path, only=held, force=force, lease_ttl=lease_ttl, key=key)
+            done.update(dict.fromkeys(report.restored, entry.id))
+            wanted -= set(held)
+    return done
+
+
 def _publish(store: SharedStore, directory: Path, verified: dict[str, str]) -> None:
     try:
         publish_catalogue(store, directory, verified)

@@ -26,7 +26,7 @@ from rq.timeouts import JobTimeoutException
 
 from sharedstate.durability import state
 from sharedstate.durability.format import SUFFIX
-from sharedstate.durability.restore import auto_restore, restore_newest, restore_snapshot
+from sharedstate.durability.restore import auto_restore, restore_lost, restore_newest, restore_snapshot
 from sharedstate.durability.snapshots import (
     NamespaceNotReady,
     apply_retention,
@@ -35,7 +35,7 @@ from sharedstate.durability.snapshots import (
     take_snapshot,
 )
 from sharedstate.errors import ConfigurationError, SharedStateError, SnapshotError
-from sharedstate.integrity import check
+from sharedstate.integrity import check, relist
 from sharedstate.lease import Lease
 from sharedstate.settings import parse_keep
 from sharedstate.worker import context, names, records
@@ -250,41 +250,67 @@ class IntegrityProblems(SharedStateError):
     """The integrity check found problems (recorded; missing documents are filled in)."""
 
 
-def _fill_in_missing(store: Any) -> dict[str, Any] | None:
+def _fill_in_missing(store: Any, missing: list[str], data_lost: list[str]) -> dict[str, Any] | None:
     """Documents the newest snapshot holds that Redis lost (or holds older), filled in by the
-    restore rule; None when nothing is missing."""
-    directory = context.settings().snapshot_dir
+    restore rule, and those whose data Redis lost under their meta, put back from it; None when
+    nothing is missing."""
+    config = context.settings()
+    directory = config.snapshot_dir
     try:
-        plan = restore_newest(store, directory, dry_run=True, key=context.settings().signing_key)
+        plan = restore_newest(store, directory, dry_run=True, key=config.signing_key)
     except SnapshotError as exc:
         log.error("integrity: no snapshot to compare with: %s", exc)
         return None
-    if plan is None or not plan.restored:
+    if plan is None:
         return None
-    config = context.settings()
-    report = auto_restore(
-        store, directory, config.restore_lease_ttl, missing=plan.restored, key=config.signing_key
-    )
-    return None if report is None else report.to_dict()
+    done: dict[str, Any] = {}
+    if plan.restored:
+        report = auto_restore(
+            store, directory, config.restore_lease_ttl, missing=plan.restored, key=config.signing_key
+        )
+        if report is not None:
+            done = report.to_dict()
+    options: dict[str, Any] = {"lease_ttl": config.restore_lease_ttl, "key": config.signing_key}
+    missing = [name for name in missing if name not in set(done.get("created", ()))]
+    if missing:
+        log.critical("integrity: %s lost their meta: putting them back from the newest snapshot holding "
+                     "them", ", ".join(missing[:10]))  # fmt: skip
+        done["missing_restored"] = restore_lost(store, directory, missing, **options)
+    if data_lost:
+        log.critical("integrity: the data of %s is gone under its meta: putting it back from the newest "
+                     "snapshot holding it", ", ".join(data_lost[:10]))  # fmt: skip
+        done["data_lost_restored"] = restore_lost(store, directory, data_lost, force=True, **options)
+    return done or None
 
 
 def _integrity() -> dict[str, Any]:
     store = context.store()
     problems = check(store)
-    filled = _fill_in_missing(store)
+    unlisted = [p.name for p in problems if p.code == "unlisted" and p.name]
+    relisted = relist(store, unlisted) if unlisted else 0
+    filled = _fill_in_missing(
+        store,
+        [p.name for p in problems if p.code == "missing" and p.name],
+        [p.name for p in problems if p.code == "data_lost" and p.name],
+    )
+    found = len(problems)
+    if relisted or filled:
+        problems = check(store)  # what the repairs left
     records.record_integrity(
         store,
         {
             "checked_at": time.time(),
             "count": len(problems),
             "problems": [p.to_dict() for p in problems[:100]],
+            "relisted": relisted,
             "filled_in": filled,
+            "found": found,
         },
     )
     if problems:
         first = problems[0]
         raise IntegrityProblems(f"{len(problems)} problem(s); first: {first.name}: {first.what}")
-    return {"problems": 0, "filled_in": filled}
+    return {"problems": 0, "found": found, "relisted": relisted, "filled_in": filled}
 
 
 def integrity() -> Any:

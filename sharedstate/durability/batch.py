@@ -85,6 +85,17 @@ class LeaseLost(SharedStateError):
     """The restore's lease expired or was taken (it was paused past it): it wrote nothing more."""
 
 
+def deleted_versions(store: Any, names: Sequence[str]) -> dict[str, int]:
+    """Of ``names``, those with a tombstone (deleted on purpose): name -> version of the delete."""
+    found: dict[str, int] = {}
+    for start in range(0, len(names), MAX_DOCUMENTS):
+        chunk = list(names[start : start + MAX_DOCUMENTS])
+        for name, (_, tomb) in zip(chunk, store._run(versions(store._core, chunk)), strict=True):
+            if tomb:
+                found[name] = tomb
+    return found
+
+
 def versions(core: Core, names: Sequence[str]) -> Call[list[tuple[int, int]]]:
     """For each of ``names``: (version in Redis, version of its delete), 0 for none."""
     _batch(names)

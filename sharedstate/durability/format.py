@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -455,6 +456,31 @@ def _parse_record(line: bytes, path: Path, number: int, exact: bool) -> Record:
     if isinstance(record.version, bool) or not isinstance(record.version, int) or record.version < 1:
         raise SnapshotError(path, f"record {number} has an invalid version")
     return record
+
+
+_NAME_AT_START = re.compile(rb'\{"name":"([A-Za-z0-9._:-]{1,200})"')
+
+
+def scan_names(path: Path) -> list[str]:
+    """The document names a snapshot lists, read fast: no record parsed, no checksum checked (for
+    comparing with what Redis holds; anything acting on a file verifies it first)."""
+    limits = _Limits()
+    lines = _lines(path, limits)
+    first = next(lines, None)
+    if first is None:
+        raise SnapshotError(path, "empty file")
+    header = Header.parse(first, path)
+    if header.records_bytes >= 0 and header.longest_line >= 0:
+        limits.line = max(header.longest_line, TRAILER_MAX)
+        limits.total = len(first) + header.records_bytes + TRAILER_MAX
+    else:
+        limits.line = LEGACY_MAX_LINE
+    names = []
+    for line in lines:
+        found = _NAME_AT_START.match(line)
+        if found:
+            names.append(found.group(1).decode())
+    return names
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,16 @@ from typing import Any
 
 from sharedstate._core import Call
 from sharedstate.durability import batch, state
-from sharedstate.durability.format import SUFFIX, Header, Record, SnapshotWriter, fsync_dir, read_header
+from sharedstate.durability.format import (
+    SUFFIX,
+    Header,
+    Record,
+    SnapshotWriter,
+    fsync_dir,
+    read_header,
+    read_snapshot,
+    scan_names,
+)
 from sharedstate.durability.pipelined import pipelined
 from sharedstate.durability.retention import select_kept
 from sharedstate.errors import SharedStateError, SnapshotError
@@ -166,6 +176,9 @@ def take_snapshot(
     position = state.feed_position(bulk)
     floor = state.get_floor(bulk)
     names = bulk.names()
+    carried = _lost_since(bulk, directory, names, key)
+    if carried:
+        names = sorted(set(names) | set(carried))
     max_version = 0
     written = 0  # bytes of JSON
     skipped: list[tuple[str, str]] = []
@@ -179,12 +192,15 @@ def take_snapshot(
                     count = (
                         max(1, min(BATCH, BATCH_BYTES * writer.count // written)) if written else FIRST_BATCH
                     )
-                    yield batch.dump(bulk._core, names[start : start + count])
+                    chunks.append(names[start : start + count])
+                    yield batch.dump(bulk._core, chunks[-1])
                     start += count
 
+            chunks: deque[list[str]] = deque()
             done = 0
             for records in pipelined(bulk, calls(), "read documents"):  # the next batch is read meanwhile
-                for record in records:
+                for name, found in zip(chunks.popleft(), records, strict=True):
+                    record = carried.get(name, found) if not isinstance(found, Record) else found
                     if record is None:
                         continue  # deleted since the names were listed
                     if isinstance(record, batch.Unreadable):  # one bad document never stops a backup
@@ -207,6 +223,39 @@ def take_snapshot(
         raise SnapshotError(directory, f"cannot write a snapshot: {exc.strerror or exc}") from exc
     header = read_header(path)
     return SnapshotResult(path, header, path.stat().st_size, time.monotonic() - started, tuple(skipped))
+
+
+def _lost_since(bulk: SharedStore, directory: Path, names: list[str], key: bytes | None) -> dict[str, Record]:
+    """Documents of the previous snapshot that Redis no longer has although nothing deleted
+    them (no tombstone): lost with all their keys. The new snapshot carries them over, so the
+    backup never forgets them and the integrity check fills them in."""
+    previous = next(
+        (entry for entry in list_snapshots(directory, bulk.namespace) if entry.error is None), None
+    )
+    if previous is None:
+        return {}
+    try:
+        gone = sorted(set(scan_names(previous.path)) - set(names))
+    except SnapshotError:
+        return {}
+    if not gone:
+        return {}
+    deleted = batch.deleted_versions(bulk, gone)
+    lost = {name for name in gone if name not in deleted}
+    if not lost:
+        return {}
+    try:
+        _, records = read_snapshot(previous.path, key=key)
+        carried = {record.name: record for record in records if record.name in lost}
+    except SnapshotError as exc:
+        log.error("snapshot: cannot carry over lost documents from %s: %s", previous.id, exc.reason)
+        return {}
+    log.critical(
+        "snapshot: %d document(s) of %s are gone from Redis with no delete (lost with their keys): "
+        "carried over into the new snapshot, to be filled in: %s",
+        len(carried), previous.id, ", ".join(sorted(carried)[:10]),
+    )  # fmt: skip
+    return carried
 
 
 def clean_temp_files(directory: Path, older_than: float = TEMP_MAX_AGE) -> list[Path]:

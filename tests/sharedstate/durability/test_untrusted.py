@@ -163,3 +163,22 @@ def test_put_refuses_a_mapping_it_cannot_encode_faithfully(store: SharedStore) -
         with pytest.raises(InvalidDocument, match="disagree"):
             store.put("doc", bad)
     assert (store.load("doc"), store.get("doc").version) == ({"keep": 1}, version)
+
+
+def test_a_document_lost_with_all_its_keys_is_carried_over_a_deleted_one_is_not(
+    store: SharedStore, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    from sharedstate.durability.format import read_snapshot
+
+    store.put_all({"kept": 1, "lost": {"a": 1}, "deleted": 3})
+    take_snapshot(store, tmp_path)
+    keys = store.keys
+    real_redis.delete(keys.data("lost"), keys.meta("lost"), keys.history("lost"))
+    real_redis.srem(keys.names, "lost")  # gone with every key, and no delete recorded
+    store.delete("deleted")
+    store.put("kept", 2)
+    result = take_snapshot(store, tmp_path)
+    _, records = read_snapshot(result.path)
+    assert {record.name: record.data for record in records} == {"kept": 2, "lost": {"a": 1}}
+    report = restore_snapshot(store, result.path)  # the fill-in brings it back
+    assert report.restored == ["lost"] and store.load("lost") == {"a": 1} and store.load("deleted") is None

@@ -17,7 +17,6 @@ from sharedstate.durability.snapshots import (
     apply_retention,
     clean_temp_files,
     list_snapshots,
-    publish_catalogue,
     take_snapshot,
 )
 from sharedstate.errors import SnapshotError, UsageError
@@ -89,7 +88,6 @@ def snapshot(args: argparse.Namespace) -> int:
                 store, directory, progress=update, allow_unmarked=args.force, key=config.signing_key
             )
         removed = apply_retention(directory, store.namespace, parse_keep(config.snapshot_keep), result.path)
-        publish_catalogue(store, directory, {result.path.name: "ok"})
     out.print(
         f"snapshot {result.path} : {result.header.documents} documents, "
         f"{human_size(result.size)}, {result.seconds:.2f} s"

@@ -364,12 +364,14 @@ def restore_newest(
     on_skip: Callable[[str, str], None] | None = None,
     lease_ttl: float = state.RESTORE_LEASE_TTL,
     key: bytes | None = None,
+    publish: bool = False,
 ) -> RestoreReport | None:
     """Restore the newest snapshot of the namespace that verifies (``prefer`` an id first).
 
     Newer snapshots that fail verification are skipped, each reported to ``on_skip`` and in
     ``report.skipped``. None if the directory holds no snapshot of the namespace at all;
-    SnapshotError if none verifies.
+    SnapshotError if none verifies. ``publish``: the worker's own directory, whose verification
+    results go into the catalogue (only the worker publishes it).
     """
     entries = list_snapshots(directory, store.namespace)
     if prefer is not None:
@@ -397,9 +399,11 @@ def restore_newest(
             store, entry.path, header, key, versions, started, only, dry_run, force, progress, lease_ttl
         )
         report.skipped = skipped
-        _publish(store, directory, verified)
+        if publish:
+            _publish(store, directory, verified)
         return report
-    _publish(store, directory, verified)
+    if publish:
+        _publish(store, directory, verified)
     raise SnapshotError(
         directory, f"no snapshot of namespace {store.namespace!r} verifies ({len(skipped)} tried)"
     )
@@ -479,7 +483,14 @@ def auto_restore(
 
     try:
         report = restore_newest(
-            store, directory, only=only, prefer=prefer, on_skip=skipped, lease_ttl=lease_ttl, key=key
+            store,
+            directory,
+            only=only,
+            prefer=prefer,
+            on_skip=skipped,
+            lease_ttl=lease_ttl,
+            key=key,
+            publish=True,
         )  # never forced: an interrupted roll-back is only filled in
     except SnapshotError as exc:
         log.critical(

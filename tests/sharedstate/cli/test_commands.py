@@ -168,6 +168,18 @@ def test_import_split_makes_each_registry_a_document(run: Run, store: SharedStor
     assert code == 2 and "either" in err
 
 
+def test_a_hand_run_snapshot_or_restore_leaves_the_workers_catalogue_alone(
+    run: Run, store: SharedStore
+) -> None:
+    from sharedstate.durability import state
+
+    published = {"updated_at": 1.0, "snapshots": [{"id": "the-workers.jsonl.gz", "status": "ok"}]}
+    state.set_catalogue(store, published)
+    store.put("a", 1)
+    assert run("snapshot")[0] == 0 and run("restore")[0] == 0
+    assert state.catalogue(store) == published
+
+
 def test_snapshot_and_export_name_an_undecodable_document_and_exit_1(
     run: Run, store: SharedStore, real_redis: redis.Redis, tmp_path: Path
 ) -> None:

@@ -110,7 +110,7 @@ def test_a_damaged_newest_snapshot_falls_back_to_the_previous_one(
         newest.write_bytes(bytes(raw))
     real_redis.flushall()
     skipped: list[tuple[str, str]] = []
-    report = restore_newest(store, snapdir, on_skip=lambda i, why: skipped.append((i, why)))
+    report = restore_newest(store, snapdir, on_skip=lambda i, why: skipped.append((i, why)), publish=True)
     assert report is not None and report.snapshot == older.name
     assert [snapshot for snapshot, _ in skipped] == [newest.name] == [s for s, _ in report.skipped]
     assert store.get("doc").data == "old"

@@ -373,6 +373,12 @@ def read_snapshot(
     bad file verify it first. ``exact=False`` is for checking only: ints beyond 64 bits in the
     data may read as floats. Decompression stops at the sizes the header declares.
     """
+    header, first, lines = _opened(path)
+    return header, _records(path, header, first, lines, exact, key)
+
+
+def _opened(path: Path) -> tuple[Header, bytes, Iterator[bytes]]:
+    """The header, its line, and the lines after it, bounded by the sizes the header declares."""
     limits = _Limits()
     lines = _lines(path, limits)
     first = next(lines, None)
@@ -384,7 +390,7 @@ def read_snapshot(
         limits.total = len(first) + header.records_bytes + TRAILER_MAX
     else:
         limits.line = LEGACY_MAX_LINE
-    return header, _records(path, header, first, lines, exact, key)
+    return header, first, lines
 
 
 def _records(
@@ -464,17 +470,7 @@ _NAME_AT_START = re.compile(rb'\{"name":"([A-Za-z0-9._:-]{1,200})"')
 def scan_names(path: Path) -> list[str]:
     """The document names a snapshot lists, read fast: no record parsed, no checksum checked (for
     comparing with what Redis holds; anything acting on a file verifies it first)."""
-    limits = _Limits()
-    lines = _lines(path, limits)
-    first = next(lines, None)
-    if first is None:
-        raise SnapshotError(path, "empty file")
-    header = Header.parse(first, path)
-    if header.records_bytes >= 0 and header.longest_line >= 0:
-        limits.line = max(header.longest_line, TRAILER_MAX)
-        limits.total = len(first) + header.records_bytes + TRAILER_MAX
-    else:
-        limits.line = LEGACY_MAX_LINE
+    _, _, lines = _opened(path)
     names = []
     for line in lines:
         found = _NAME_AT_START.match(line)

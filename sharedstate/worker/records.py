@@ -64,9 +64,20 @@ def remove_heartbeat(store: SharedStore, worker_id: str) -> None:
 
 
 def record_run(store: SharedStore, job: str, run: dict[str, Any]) -> None:
-    """Add a finished run (status ok | failed | skipped | timeout) to the job's history."""
+    """Add a finished run (status ok | failed | skipped | timeout) to the job's history.
+
+    A failure repeating the newest one (same status and error) replaces it and is counted
+    (``repeats``, ``first_at``), so a job failing every minute keeps one record, not one each.
+    """
     key = store.keys.runs(job)
     with translate_errors(f"record a run of {job}"):
+        newest_raw = store.redis.lindex(key, 0) if run.get("status") in ("failed", "timeout") else None
+        newest = json.loads(newest_raw) if newest_raw else None
+        if newest and (newest.get("status"), newest.get("error")) == (run.get("status"), run.get("error")):
+            run = {**run, "repeats": int(newest.get("repeats", 1)) + 1,
+                   "first_at": newest.get("first_at", newest.get("started_at"))}  # fmt: skip
+            store.redis.lset(key, 0, json.dumps(run, default=str))  # the job's lease keeps writers apart
+            return
         pipe = store.redis.pipeline(transaction=True)
         pipe.lpush(key, json.dumps(run, default=str))
         pipe.ltrim(key, 0, RUNS_KEPT - 1)

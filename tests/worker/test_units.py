@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -139,3 +140,25 @@ def test_cron_expressions_are_utc_whatever_the_container_zone(tokyo: None) -> No
     cron.use_utc()
     utc = CronJob("q", func_name="x.y", cron="0 12 * * *").next_enqueue_time
     assert utc is not None and utc.astimezone(UTC).hour == 12
+
+
+def test_a_repeating_failure_is_counted_not_stored_each_time() -> None:
+    import fakeredis
+
+    from sharedstate import SharedStore
+    from sharedstate.worker import records
+
+    store = SharedStore(fakeredis.FakeRedis(), "units")
+    records.record_run(store, "snapshot", {"status": "ok", "started_at": 1.0})
+    for at in range(2, 102):  # a snapshot failing every minute for 100 minutes
+        records.record_run(
+            store, "snapshot", {"status": "failed", "error": "OSError: disk full", "started_at": at}
+        )
+    records.record_run(store, "snapshot", {"status": "failed", "error": "another", "started_at": 200.0})
+    runs = [json.loads(raw) for raw in store.redis.lrange(store.keys.runs("snapshot"), 0, -1)]
+    assert [(run["status"], run.get("repeats")) for run in runs] == [
+        ("failed", None),
+        ("failed", 100),
+        ("ok", None),
+    ]
+    assert (runs[1]["first_at"], runs[1]["started_at"]) == (2, 101)

@@ -68,13 +68,22 @@ local function low_water(limit)
   return limit - math.min(math.floor(limit / 64), 1000)
 end
 
--- Returns the new entry's id and the length of the document's history.
-local function record_change(feed, counter, hkey, maxlen, budget, hlimit, entry)
+-- Records one change: its feed entry and its history record (the entry's id). Returns the id,
+-- the length of the document's history, and what the change costs (see keep_in_bounds).
+local function add_change(feed, hkey, hlimit, entry)
   local id = redis.call('XADD', feed, '*', unpack(entry))
-  local cost = entry_cost(entry)
-  local total = redis.call('INCRBY', counter, cost)
+  local length_h = redis.call('LPUSH', hkey, id)
+  if length_h > hlimit then redis.call('LTRIM', hkey, 0, hlimit - 1) end
+  return id, length_h, entry_cost(entry)
+end
+
+-- After `count` changes costing `added` in all, the newest of them `newest`: count them in the
+-- counter and trim the oldest changes, with their history records, while the feed holds more
+-- than `budget` bytes or `maxlen` entries (never `newest` itself). Called once per script run.
+local function keep_in_bounds(feed, counter, maxlen, budget, added, newest, count)
+  local total = redis.call('INCRBY', counter, added)
   local length = redis.call('XLEN', feed)
-  local recount = total == cost and length > 1  -- the counter was lost: count what the feed holds
+  local recount = total == added and length > count  -- the counter was lost: count what the feed holds
   if recount then
     total = 0
     for _, e in ipairs(redis.call('XRANGE', feed, '-', '+')) do total = total + entry_cost(e[2]) end
@@ -84,16 +93,16 @@ local function record_change(feed, counter, hkey, maxlen, budget, hlimit, entry)
     local base = string.sub(feed, 1, #feed - 4)  -- 'ss:{ns}:' of 'ss:{ns}:feed'
     local bytes_to, length_to = low_water(budget), low_water(maxlen)
     while total > bytes_to or length > length_to do
-      local count = 64
-      if total <= bytes_to then count = length - length_to end
+      local want = 64
+      if total <= bytes_to then want = length - length_to end
       local last = nil
-      for _, e in ipairs(redis.call('XRANGE', feed, '-', '+', 'COUNT', count)) do
-        if e[1] == id or (total <= bytes_to and length <= length_to) then break end
+      for _, e in ipairs(redis.call('XRANGE', feed, '-', '+', 'COUNT', want)) do
+        if e[1] == newest or (total <= bytes_to and length <= length_to) then break end
         total = total - entry_cost(e[2])
         length = length - 1
         last = e[1]
-        local old = base .. 'h:' .. e[2][2]  -- field 'n' comes first: the document's history
-        if redis.call('LINDEX', old, -1) == last then redis.call('RPOP', old) end
+        -- field 'n' comes first: the document's history, whose oldest record this is
+        redis.call('LREM', base .. 'h:' .. e[2][2], -1, last)
       end
       if not last then break end
       redis.call('XTRIM', feed, 'MINID', next_id(last))
@@ -101,7 +110,4 @@ local function record_change(feed, counter, hkey, maxlen, budget, hlimit, entry)
     end
   end
   if recount or trimmed then redis.call('SET', counter, string.format('%d', total)) end
-  local length_h = redis.call('LPUSH', hkey, id)
-  if length_h > hlimit then redis.call('LTRIM', hkey, 0, hlimit - 1) end
-  return id, length_h
 end

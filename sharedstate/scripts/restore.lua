@@ -58,6 +58,7 @@ local tombs = redis.call('HMGET', KEYS[3], unpack(names))
 
 local out = {t}
 local present, absent = {}, {}
+local added, newest, changes = 0, nil, 0  -- the changes recorded, kept in bounds once at the end
 local k = 7
 i = FIRST
 for d = 1, #names do
@@ -90,7 +91,7 @@ for d = 1, #names do
       redis.call('HSET', KEYS[3], name, ver)
       absent[#absent + 1] = name
     else
-      redis.call('UNLINK', dkey)
+      redis.call('UNLINK', dkey)  -- also data left without meta by a partial loss: never content
       if staged then
         redis.call('RENAME', skey, dkey)
       else
@@ -107,8 +108,9 @@ for d = 1, #names do
       payload = ''
       omitted = '1'
     end
-    local id, length = record_change(KEYS[2], KEYS[5], hkey, maxlen, budget, limit,
+    local id, length, cost = add_change(KEYS[2], hkey, limit,
       {'n', name, 'v', ver, 'o', op, 'w', writer, 't', t, 'f', payload, 'x', omitted, 'r', ''})
+    added, newest, changes = added + cost, id, changes + 1
     if status == 'x' then
       redis.call('EXPIRE', hkey, history_ttl)
     elseif cur == 0 and length > 1 then
@@ -130,6 +132,7 @@ for d = 1, #names do
   k = k + 4
 end
 
+if changes > 0 then keep_in_bounds(KEYS[2], KEYS[5], maxlen, budget, added, newest, changes) end
 for j = 1, #present, 1000 do
   local chunk = {unpack(present, j, math.min(j + 999, #present))}
   redis.call('SADD', KEYS[1], unpack(chunk))

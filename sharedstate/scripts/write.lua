@@ -183,9 +183,9 @@ if #payload + #gone > tonumber(ARGV[11]) then
   gone = ''
   omitted = '1'
 end
-local id, hlen = record_change(KEYS[4], KEYS[9], KEYS[5], tonumber(ARGV[7]), tonumber(ARGV[12]),
-  tonumber(ARGV[8]), {'n', ARGV[3], 'v', fmt(ver), 'o', op, 'w', ARGV[4], 't', t, 'f', payload,
-  'x', omitted, 'r', gone})
+local id, hlen, cost = add_change(KEYS[4], KEYS[5], tonumber(ARGV[8]), {'n', ARGV[3], 'v', fmt(ver),
+  'o', op, 'w', ARGV[4], 't', t, 'f', payload, 'x', omitted, 'r', gone})
+keep_in_bounds(KEYS[4], KEYS[9], tonumber(ARGV[7]), tonumber(ARGV[12]), cost, id, 1)
 if op == 'delete' then
   redis.call('EXPIRE', KEYS[5], ARGV[9])
 elseif cur == 0 and hlen > 1 then

@@ -117,23 +117,30 @@ class AutoPipeline:
                 await connection.send_packed_command(connection.pack_commands([c for c, _ in batch]))
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
                 raise _Broken(exc, batch) from exc
-            for index, (command, future) in enumerate(batch):
-                try:
-                    raw = await asyncio.wait_for(connection.read_response(timeout=_FOREVER), self._budget)
-                except redis.exceptions.ResponseError as exc:  # this command's own error reply
-                    if not future.done():
-                        future.set_exception(exc)
-                    continue
-                except TimeoutError as exc:
-                    late = redis.exceptions.TimeoutError(f"no answer within {self._budget} s")
-                    raise _Broken(late, batch[index:]) from exc
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-                    raise _Broken(exc, batch[index:]) from exc
-                if not future.done():
-                    try:
-                        future.set_result(self._parsed(command, raw))
-                    except Exception as exc:  # a response callback refused the answer
-                        future.set_exception(exc)
+            answered = 0
+            try:
+                async with asyncio.timeout(self._budget):  # one timer for the batch, not one per answer
+                    for command, future in batch:
+                        error: redis.exceptions.ResponseError | None = None
+                        try:
+                            raw = await connection.read_response(timeout=_FOREVER)
+                        except redis.exceptions.ResponseError as exc:  # this command's own error reply
+                            raw, error = None, exc
+                        answered += 1
+                        if future.done():
+                            continue
+                        if error is not None:
+                            future.set_exception(error)
+                            continue
+                        try:
+                            future.set_result(self._parsed(command, raw))
+                        except Exception as exc:  # a response callback refused the answer
+                            future.set_exception(exc)
+            except TimeoutError as exc:
+                late = redis.exceptions.TimeoutError(f"no answer within {self._budget} s")
+                raise _Broken(late, batch[answered:]) from exc
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+                raise _Broken(exc, batch[answered:]) from exc
             healthy = True
         finally:
             if not healthy:

@@ -122,3 +122,25 @@ def test_document_and_change_are_immutable() -> None:
         doc.version = 5  # type: ignore[misc]
     with pytest.raises(AttributeError):
         store.history("d")[0].op = "x"  # type: ignore[misc]
+
+
+def test_an_unanswered_write_says_its_outcome_is_unknown_whatever_its_action_is_called() -> None:
+    from sharedstate import SharedStore, StoreUnavailable
+    from sharedstate.durability import batch
+    from sharedstate.redis_server import free_port
+
+    store = SharedStore.from_url(f"redis://127.0.0.1:{free_port()}/0", "gone", timeout=0.5, stale_reads=False)
+    core = store._core
+    restore = batch.restore_calls(core, [], batch.Target(True, "", "w"), ["a"])
+    writes = [
+        ([core.delete("a", None)], "delete documents"),
+        ([call for _, call in restore], "restore documents"),
+        (core.put_all({"a": 1}), "import documents"),
+    ]
+    for calls, action in writes:
+        with pytest.raises(StoreUnavailable, match="outcome is unknown"):
+            store._run_many(calls, action)
+    with pytest.raises(StoreUnavailable) as info:
+        store._run_many([core.get("a", stale=False)], "read documents")
+    assert "outcome" not in str(info.value)  # a read has no outcome to be unsure of
+    store.close()

@@ -73,7 +73,12 @@ def record_run(store: SharedStore, job: str, run: dict[str, Any]) -> None:
     with translate_errors(f"record a run of {job}"):
         newest_raw = store.redis.lindex(key, 0) if run.get("status") in ("failed", "timeout") else None
         newest = json.loads(newest_raw) if newest_raw else None
-        if newest and (newest.get("status"), newest.get("error")) == (run.get("status"), run.get("error")):
+        if (
+            newest
+            and (newest.get("status"), newest.get("error")) == (run.get("status"), run.get("error"))
+            and newest.get("retry_in") is None  # a retry's attempts each keep their own record
+            and run.get("retry_in") is None
+        ):
             run = {**run, "repeats": int(newest.get("repeats", 1)) + 1,
                    "first_at": newest.get("first_at", newest.get("started_at"))}  # fmt: skip
             store.redis.lset(key, 0, json.dumps(run, default=str))  # the job's lease keeps writers apart

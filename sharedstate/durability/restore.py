@@ -292,16 +292,12 @@ def _execute(
         report.floor = state.raise_floor(bulk, plan.header.max_version)
         holding = _Holding(lease, lease_ttl, progress, len(plan.write) + len(plan.delete))
         target = batch.Target(not plan.force, lease.value, f"restore:{plan.snapshot.name}"[:200])
-        decided: deque[list[str]] = deque()
-
         def calls() -> Iterator[Call[list[batch.Restored]]]:
-            for names, call in batch.restore_calls(bulk._core, _selected(plan), target, plan.delete):
-                decided.append(names)
+            for _, call in batch.restore_calls(bulk._core, _selected(plan), target, plan.delete):
                 yield call
 
         seen = 0
         for results in pipelined(bulk, calls(), "restore documents"):  # the next batch is sent meanwhile
-            decided.popleft()
             for result in results:
                 if result.status == "w":
                     report.restored.append(result.name)

@@ -82,33 +82,35 @@ def test_console_end_to_end(browser: Any, system: tuple[Server, SharedStore], sh
     assert panel.get_by_role("button", name="Save").is_disabled()
     editor.fill(json.dumps({"greeting": "hello", "admins": [1, 2, 3]}))
     panel.get_by_role("button", name="Save").click()
-    page.get_by_text("Saved config as version 2").wait_for()
-    assert store.get("config").data == {"greeting": "hello", "admins": [1, 2, 3]}
+    page.get_by_text(re.compile(r"Saved config as version \d+")).wait_for()
+    saved = store.get("config")
+    assert saved.data == {"greeting": "hello", "admins": [1, 2, 3]}
+    page.get_by_text(f"Saved config as version {saved.version}").wait_for()
 
     # a conflict: another writer saves while we edit; nothing is overwritten
     panel.get_by_role("button", name="Edit").click()
     editor.fill(json.dumps({"greeting": "mine"}))
-    store.put("config", {"greeting": "theirs", "admins": [9]})
-    page.get_by_text("saved version 3 of config meanwhile").wait_for()
+    theirs = store.put("config", {"greeting": "theirs", "admins": [9]})
+    page.get_by_text(f"saved version {theirs} of config meanwhile").wait_for()
     panel.get_by_role("button", name="Save").click()
     conflict = page.get_by_role("region", name="Conflict")
-    conflict.get_by_text("saved version 3 while you were editing version 2").wait_for()
+    conflict.get_by_text(f"saved version {theirs} while you were editing version {saved.version}").wait_for()
     assert conflict.locator(".diff .add").count() >= 1 and conflict.locator(".diff .del").count() >= 1
     check_screen(page, shots, "conflict")
     assert store.get("config").data == {"greeting": "theirs", "admins": [9]}
     conflict.get_by_role("button", name="Discard mine").click()
 
     # a live update arrives without reloading
-    store.set_field("config", "live", "from another service")
-    page.get_by_text("Live: config is now version 4").wait_for()
+    live = store.set_field("config", "live", "from another service")
+    page.get_by_text(f"Live: config is now version {live}").wait_for()
     panel.get_by_text('"from another service"').wait_for()
 
     # history and a diff between two versions
     panel.get_by_role("button", name="History").click()
-    page.get_by_label("From", exact=True).select_option("2")
-    page.get_by_label("To", exact=True).select_option("4")
+    page.get_by_label("From", exact=True).select_option(str(saved.version))
+    page.get_by_label("To", exact=True).select_option(str(live))
     page.get_by_role("button", name="Compare").click()
-    panel.get_by_text("version 2 → version 4").wait_for()
+    panel.get_by_text(f"version {saved.version} → version {live}").wait_for()
     check_screen(page, shots, "history")
 
     # snapshot now, change, then restore it with a typed confirmation

@@ -305,11 +305,12 @@ async function takeSnapshot(progress) {
 }
 
 async function restore(id, progress) {
-  const ok = await confirmTyped({ title: "Restore this snapshot?", text: `Every document is replaced by its copy in ${id}.`,
+  const ok = await confirmTyped({ title: "Restore this snapshot?",
+    text: `A roll-back: every document is replaced by its copy in ${id}, newer ones too, and documents it does not hold are deleted.`,
     label: "Type the snapshot id to confirm", expect: id, ok: "Restore" });
   if (!ok) return;
   await guarded(async () => {
-    const accepted = (await api("POST", `/v1/snapshots/${encodeURIComponent(id)}/restore`)).data;
+    const accepted = (await api("POST", `/v1/snapshots/${encodeURIComponent(id)}/restore`, { body: { force: true } })).data;
     const job = await follow(accepted.job_id, progress, "Restore");
     const run = job.result || {};
     if (job.status !== "finished") return;

@@ -292,6 +292,7 @@ def _execute(
         report.floor = state.raise_floor(bulk, plan.header.max_version)
         holding = _Holding(lease, lease_ttl, progress, len(plan.write) + len(plan.delete))
         target = batch.Target(not plan.force, lease.value, f"restore:{plan.snapshot.name}"[:200])
+
         def calls() -> Iterator[Call[list[batch.Restored]]]:
             for _, call in batch.restore_calls(bulk._core, _selected(plan), target, plan.delete):
                 yield call

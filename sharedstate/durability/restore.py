@@ -422,15 +422,20 @@ def restore_lost(
     wanted = set(names)
     done: dict[str, str] = {}
     for entry in list_snapshots(directory, store.namespace):
-        if not wanted or entry.error is not None:
+        if not wanted:
+            break
+        if entry.error is not None:
             continue
+        started = time.monotonic()
         try:
-            _, versions = _versions_of(entry.path, key)
+            header, versions = _versions_of(entry.path, key)  # verified: not read again to plan
         except SnapshotError:
             continue
         held = sorted(wanted & set(versions))
         if held:
-            report = restore_snapshot(store, entry.path, only=held, force=force, lease_ttl=lease_ttl, key=key)
+            report = _restore(
+                store, entry.path, header, key, versions, started, held, False, force, None, lease_ttl
+            )
             done.update(dict.fromkeys(report.restored, entry.id))
             wanted -= set(held)
     return done

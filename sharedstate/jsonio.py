@@ -116,16 +116,24 @@ def _needs_escape(value: Any) -> bool:
     return False
 
 
+_MEMBERS = (str, int, float, bool, type(None), frozenset)
+
+
 def _untag(value: Any) -> Any:
     # Top-down: an escaped user object {"$dict": {"$set": [1]}} must keep its inner object.
     if isinstance(value, dict):
         if len(value) == 1:
             key, item = next(iter(value.items()))
-            if key == "$set":
-                return {_untag(member) for member in item}
-            if key == "$frozenset":
-                return frozenset(_untag(member) for member in item)
+            if key in ("$set", "$frozenset"):
+                if not isinstance(item, list):
+                    raise ValueError(f"{key} takes a list of members, not {type(item).__name__}")
+                members = [_untag(member) for member in item]
+                if not all(isinstance(member, _MEMBERS) for member in members):
+                    raise ValueError(f"{key} members must be JSON scalars (or frozensets)")
+                return set(members) if key == "$set" else frozenset(members)
             if key == "$dict":
+                if not isinstance(item, dict):
+                    raise ValueError(f"$dict takes an object, not {type(item).__name__}")
                 return {name: _untag(member) for name, member in item.items()}
         return {name: _untag(member) for name, member in value.items()}
     if isinstance(value, list):

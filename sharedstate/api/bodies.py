@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from sharedstate.api.errors import APIError
+from sharedstate.jsonio import loads_tagged
+
+Format = Annotated[
+    Literal["plain", "tagged"],
+    Query(
+        description='plain: standard JSON, sets as sorted lists; tagged: lossless ({"$set": [...]}, '
+        "every int digit, floats stay floats), as snapshots write it"
+    ),
+]
 
 _JSON_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded", "")
 
@@ -29,8 +38,9 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"{token} is not valid JSON")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON: 415 for a non-JSON content type, 422 if it does not parse.
+async def read_json(request: Request, dialect: str = "plain") -> Any:
+    """The request body as JSON (``dialect`` tagged: the lossless one); 415 for a non-JSON
+    content type, 422 if it does not parse.
 
     A missing, text/plain or form content type is accepted, so ``curl -d`` works.
     """
@@ -43,10 +53,12 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise APIError(422, "invalid_json", "the request body is empty: send a JSON value")
     try:
+        if dialect == "tagged":
+            return loads_tagged(raw)
         return json.loads(raw, parse_constant=_no_constants)
     except RecursionError:
         raise APIError(422, "invalid_json", "the body is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a malformed tag
         raise APIError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 

@@ -16,7 +16,7 @@ from fastapi.security import HTTPBearer
 from sharedstate import AsyncSharedStore
 from sharedstate.api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
 from sharedstate.api.metrics import Metrics
-from sharedstate.api.reads import DocumentReads
+from sharedstate.api.reads import DocumentReads, render_tagged
 from sharedstate.settings import Settings
 
 audit_log = logging.getLogger("sharedstate.audit")
@@ -39,9 +39,15 @@ class AppState:
     tokens: TokenTable
     metrics: Metrics
     reads: DocumentReads = field(init=False)
+    tagged_reads: DocumentReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = DocumentReads(self.store)
+        self.tagged_reads = DocumentReads(self.store, render_tagged)
+
+    def reads_in(self, dialect: str) -> DocumentReads:
+        """The GET bodies in ``dialect`` (plain or tagged)."""
+        return self.tagged_reads if dialect == "tagged" else self.reads
 
 
 def app_state(request: Request) -> AppState:

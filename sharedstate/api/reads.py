@@ -7,17 +7,24 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound
-from sharedstate.jsonio import dumps_plain
+from sharedstate.jsonio import dumps_plain, encode_tagged
 
 Body = tuple[int, bytes]  # (version, rendered body)
 
 
+def _envelope(doc: Document) -> dict[str, object]:
+    return {"name": doc.name, "version": doc.version, "updated_at": doc.updated_at,
+            "updated_by": doc.updated_by, "data": doc.data}  # fmt: skip
+
+
 def render_document(doc: Document) -> bytes:
     """The body of ``GET /v1/docs/{name}``: sets as sorted lists."""
-    return dumps_plain(
-        {"name": doc.name, "version": doc.version, "updated_at": doc.updated_at, "updated_by": doc.updated_by,
-         "data": doc.data}
-    ).encode()  # fmt: skip
+    return dumps_plain(_envelope(doc)).encode()
+
+
+def render_tagged(doc: Document) -> bytes:
+    """The body of ``GET /v1/docs/{name}?format=tagged``: lossless (the snapshots' dialect)."""
+    return encode_tagged(_envelope(doc))
 
 
 class DocumentReads:

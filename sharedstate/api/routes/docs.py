@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
-from sharedstate.api.bodies import ANY_JSON_BODY, OBJECT_BODY, etag, parse_version_tag, read_json
+from sharedstate.api.bodies import ANY_JSON_BODY, OBJECT_BODY, Format, etag, parse_version_tag, read_json
 from sharedstate.api.deps import AppState, app_state, audit, caller
 from sharedstate.api.errors import APIError
 from sharedstate.api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
@@ -97,11 +97,13 @@ async def list_documents(request: Request) -> Response:
 @router.get(
     "/docs/{name}", response_model=DocumentOut, responses={**ERRORS, 304: {"description": "not modified"}}
 )
-async def read_document(name: Name, request: Request, if_none_match: IfNoneMatchRead = None) -> Response:
+async def read_document(
+    name: Name, request: Request, if_none_match: IfNoneMatchRead = None, format: Format = "plain"
+) -> Response:
     """A document with its version (also as the ETag)."""
     state = app_state(request)
     state.metrics.store_ops.labels("get").inc()
-    version, body = await state.reads.get(name)
+    version, body = await state.reads_in(format).get(name)
     tag = etag(version)
     if if_none_match is not None and tag in [
         part.strip().removeprefix("W/") for part in if_none_match.split(",")
@@ -116,12 +118,16 @@ def _written(name: str, version: int, status: int = 200) -> Response:
 
 @router.put("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=ANY_JSON_BODY)
 async def replace_document(
-    name: Name, request: Request, if_match: IfMatch = None, if_none_match: IfNoneMatch = None
+    name: Name,
+    request: Request,
+    if_match: IfMatch = None,
+    if_none_match: IfNoneMatch = None,
+    format: Format = "plain",
 ) -> Response:
     """Replace the document with the body (any JSON value). If-Match makes it conditional."""
     state, who = app_state(request), caller(request)
     store = state.store
-    data = await read_json(request)
+    data = await read_json(request, format)
     expected = await _expected(store, name, if_match, if_none_match)
     written = await _counted(state, "put", store.replace(name, data, expected))
     audit(who, "put", doc=name, old=written.previous, new=written.version)
@@ -129,11 +135,13 @@ async def replace_document(
 
 
 @router.patch("/docs/{name}", response_model=WrittenOut, responses=ERRORS, openapi_extra=OBJECT_BODY)
-async def merge_document(name: Name, request: Request, if_match: IfMatch = None) -> Response:
+async def merge_document(
+    name: Name, request: Request, if_match: IfMatch = None, format: Format = "plain"
+) -> Response:
     """Set the body's top-level fields (a JSON object) in one atomic step."""
     state, who = app_state(request), caller(request)
     store = state.store
-    fields = await read_json(request)
+    fields = await read_json(request, format)
     if not isinstance(fields, dict):
         raise APIError(422, "invalid_document", "PATCH takes a JSON object of top-level fields")
     expected = await _expected(store, name, if_match, None)

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from sharedstate.api.bodies import read_json
+from sharedstate.api.bodies import Format, read_json
 from sharedstate.api.deps import app_state, audit, caller
 from sharedstate.api.errors import APIError
 from sharedstate.api.models import ImportOut
 from sharedstate.api.routes.docs import ERRORS, json_response
-from sharedstate.jsonio import dumps_plain
+from sharedstate.jsonio import dumps_plain, encode_tagged
 from sharedstate.keys import NAME_RE
 
 router = APIRouter(prefix="/v1", tags=["transfer"])
@@ -23,9 +23,11 @@ EXPORT_SCHEMA = {"200": {"content": {"application/json": {"schema": {"type": "ob
 
 
 @router.get("/export", responses={**ERRORS, 200: {"description": '{"<name>": <data>, ...}, streamed'}})
-async def export(request: Request) -> StreamingResponse:
-    """Every document as one JSON object ``{"<name>": <data>, ...}``, streamed (sets as sorted lists)."""
+async def export(request: Request, format: Format = "plain") -> StreamingResponse:
+    """Every document as one JSON object ``{"<name>": <data>, ...}``, streamed (sets as sorted lists;
+    ``format=tagged``: lossless)."""
     state = app_state(request)
+    encode = encode_tagged if format == "tagged" else lambda value: dumps_plain(value).encode()
     store = state.store
     state.metrics.store_ops.labels("export").inc()
 
@@ -36,7 +38,7 @@ async def export(request: Request) -> StreamingResponse:
         for start in range(0, len(names), EXPORT_BATCH):
             for doc in await store.get_many(names[start : start + EXPORT_BATCH]):
                 if doc is not None:  # deleted since the listing
-                    yield separator + json.dumps(doc.name).encode() + b":" + dumps_plain(doc.data).encode()
+                    yield separator + json.dumps(doc.name).encode() + b":" + encode(doc.data)
                     separator = b","
         yield b"}"
 
@@ -60,11 +62,11 @@ IMPORT_BODY = {
 
 
 @router.post("/import", response_model=ImportOut, responses=ERRORS, openapi_extra=IMPORT_BODY)
-async def import_documents(request: Request) -> Response:
+async def import_documents(request: Request, format: Format = "plain") -> Response:
     """Write every document of ``{"<name>": <data>, ...}``: all validated first, then one transaction."""
     state, who = app_state(request), caller(request)
     store = state.store
-    documents = await read_json(request)
+    documents = await read_json(request, format)
     if not isinstance(documents, dict):
         raise APIError(422, "invalid_document", 'import takes a JSON object {"<name>": <data>, ...}')
     state.metrics.store_ops.labels("import").inc()

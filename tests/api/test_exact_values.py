@@ -1,0 +1,67 @@
+"""?format=tagged: values keep their type through HTTP (sets, ints beyond 2^53, floats)."""
+
+from __future__ import annotations
+
+import json
+
+from sharedstate import SharedStore
+from tests.api.conftest import Api
+
+EXACT = {
+    "ids": {3, 1, 2},
+    "frozen": frozenset({"a"}),
+    "big": 12345678901234567890123,
+    "discord": 1234567890123456789,
+    "ratio": 1.0,
+    "looks_like_a_tag": {"$set": [1]},
+    "nested": [{"inner": {7}}],
+}
+TAGGED = {"Content-Type": "application/json"}
+
+
+def test_a_tagged_read_written_back_unchanged_keeps_every_type(api: Api, store: SharedStore) -> None:
+    store.put("exact", EXACT)
+    body = api.get("/v1/docs/exact?format=tagged")
+    assert body.status_code == 200
+    text = body.text
+    assert '"big":12345678901234567890123' in text and '"ratio":1.0' in text and '{"$set":[1,2,3]}' in text
+    data = json.loads(text)["data"]
+    written = api.put("/v1/docs/exact?format=tagged", content=json.dumps(data), headers=TAGGED)
+    assert written.status_code == 200
+    back = store.get("exact").data
+    assert back == EXACT
+    assert type(back["ratio"]) is float and type(back["ids"]) is set and type(back["frozen"]) is frozenset
+    assert back["looks_like_a_tag"] == {"$set": [1]}  # the user's own object, not a set
+
+
+def test_plain_is_still_the_default(api: Api, store: SharedStore) -> None:
+    store.put("exact", {"ids": {2, 1}})
+    assert api.get("/v1/docs/exact").json()["data"] == {"ids": [1, 2]}
+    api.put("/v1/docs/exact", json={"ids": {"$set": [1]}})
+    assert store.get("exact").data == {"ids": {"$set": [1]}}  # plain JSON takes objects as they are
+
+
+def test_patch_in_the_tagged_dialect(api: Api, store: SharedStore) -> None:
+    store.put("exact", {"keep": 1.0, "ids": {1}})
+    response = api.patch("/v1/docs/exact?format=tagged", content='{"ids": {"$set": [1, 2]}}', headers=TAGGED)
+    assert response.status_code == 200
+    assert store.get("exact").data == {"keep": 1.0, "ids": {1, 2}}
+
+
+def test_export_and_import_in_the_tagged_dialect(api: Api, store: SharedStore) -> None:
+    store.put("exact", EXACT)
+    exported = api.get("/v1/export?format=tagged")
+    assert exported.status_code == 200
+    store.delete("exact")
+    imported = api.post("/v1/import?format=tagged", content=exported.content, headers=TAGGED)
+    assert imported.status_code == 200, imported.text
+    assert store.get("exact").data == EXACT
+
+
+def test_malformed_tags_are_422(api: Api, store: SharedStore) -> None:
+    for body in ('{"a": {"$set": 5}}', '{"a": {"$set": [[1]]}}', '{"a": {"$dict": 3}}', '{"a": {"$set": [{}]}}'):
+        response = api.put("/v1/docs/exact?format=tagged", content=body, headers=TAGGED)
+        assert response.status_code == 422, body
+        assert response.json()["error"] == "invalid_json"
+    assert api.get("/v1/docs/exact?format=yaml").status_code == 422
+    assert store.names() == []

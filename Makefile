@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-reliability test-browser test-packaging lint typecheck bench redis-server chromium clean
+.PHONY: up test test-js test-reliability test-browser test-packaging lint typecheck bench redis-server chromium node clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ ifndef HASHSEED
 HASHSEED := $(shell $(PYTHON) -c 'import random; print(random.randrange(1, 4294967295))')
 endif
 
-test: $(VENV)/.dev redis-server lint typecheck
+test: $(VENV)/.dev redis-server lint typecheck test-js
 	@echo "PYTHONHASHSEED=$(HASHSEED)"
 	PYTHONHASHSEED=$(HASHSEED) $(BIN)/pytest -m "not reliability and not browser and not packaging"
+
+# The console's pure modules (lossless JSON, SSE parsing, diff, replay) under node --test.
+test-js: node
+	node --test tests/console/js/
 
 # The wheel as users install it: a fresh venv without extras, run from a bot's own directory.
 test-packaging: $(VENV)/.dev redis-server
@@ -64,6 +68,17 @@ redis-server:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is not installed: run 'sudo apt-get install redis-server' (or 'brew install redis') and 'make test' again" >&2; \
+	    exit 1; \
+	  fi; }
+
+# The console's JavaScript tests need Node.js; as root we install it, otherwise we say how.
+node:
+	@command -v node >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
+	  else \
+	    echo "node is not installed: run 'sudo apt-get install nodejs' and 'make test' again" >&2; \
 	    exit 1; \
 	  fi; }
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-_TAG_MARK_BYTES = b'{"$'  # only a one-key object with a $-key (or a tag) prints this
+_TAG_MARK_BYTES = b'{"$'  # our compact encoders print this for a one-key object with a $-key only
+_KEY_MARK_BYTES = b'"$'  # text from elsewhere may put space after the brace: any string starting with $
 _UNREAD = object()
 
 
@@ -172,4 +173,4 @@ def loads_tagged(text: str | bytes, *, exact_ints: bool = True) -> Any:
             value = orjson.loads(raw)
     if value is _UNREAD:
         value = _DECODER.decode(raw.decode("utf-8"))
-    return _untag(value) if b"$" in raw and _TAG_MARK_BYTES in raw else value
+    return _untag(value) if b"$" in raw and _KEY_MARK_BYTES in raw else value

@@ -65,3 +65,9 @@ def test_malformed_tags_are_422(api: Api, store: SharedStore) -> None:
         assert response.json()["error"] == "invalid_json"
     assert api.get("/v1/docs/exact?format=yaml").status_code == 422
     assert store.names() == []
+
+
+def test_tagged_text_indented_by_hand_or_by_a_tool(api: Api, store: SharedStore) -> None:
+    body = '{\n  "ids": {\n    "$set": [1, 2]\n  },\n  "keep": { "$dict": { "$set": 1 } }\n}'
+    assert api.put("/v1/docs/exact?format=tagged", content=body, headers=TAGGED).status_code == 200
+    assert store.get("exact").data == {"ids": {1, 2}, "keep": {"$set": 1}}

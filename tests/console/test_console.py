@@ -202,3 +202,29 @@ def test_works_at_375_px(browser: Any, system: tuple[Server, SharedStore], shots
     page.get_by_role("button", name="user_data", exact=True).click()
     check_screen(page, shots, "mobile")
     page.close()
+
+
+def test_an_edit_of_one_field_keeps_every_other_value_exact(
+    browser: Any, system: tuple[Server, SharedStore]
+) -> None:
+    server, store = system
+    exact = {"ids": {3, 1, 2}, "snowflake": 12345678901234567890, "ratio": 1.0, "owner": "ada"}
+    store.put("exact", exact)
+    page = browser.new_page()
+    sign_in(page, server.url, WRITE)
+    page.get_by_role("button", name="exact", exact=True).click()
+    panel = page.locator("#docpanel")
+    panel.get_by_text("12345678901234567890").wait_for()  # the tree shows every digit, and the set
+    assert "big int" in panel.inner_text() and "set {3}" in panel.inner_text()
+    panel.get_by_role("button", name="Edit").click()
+    editor = page.get_by_label("Document JSON")
+    text = editor.input_value()
+    assert '"ratio": 1.0' in text and "12345678901234567890" in text
+    editor.fill(text.replace('"ada"', '"grace"'))
+    panel.get_by_role("button", name="Save").click()
+    page.get_by_text(re.compile(r"Saved exact as version \d+")).wait_for()
+    saved = store.get("exact").data
+    assert saved == {**exact, "owner": "grace"}
+    assert type(saved["ids"]) is set and type(saved["ratio"]) is float
+    assert saved["snowflake"] == 12345678901234567890
+    page.close()

@@ -1,5 +1,15 @@
-// Pure helpers of the console: element building, the JSON tree, a line diff, history replay.
+// @ts-check
+// Building the page: elements, the JSON tree, the diff view, and the shared bits of every view.
+import { ApiError } from "./api.js";
+import { diff } from "./diff.js";
+import { Num, Obj, tagOf } from "./ljson.js";
 
+/**
+ * @param {string} tag
+ * @param {Record<string, any>} [attrs]
+ * @param {...any} children
+ * @returns {HTMLElement}
+ */
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -15,11 +25,21 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** @param {string} id */
+export const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+// replaceChildren() would print null as "null": optional parts are dropped instead.
+/** @param {Element} node @param {...any} children */
+export const fill = (node, ...children) =>
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+
+/** @param {number | null | undefined} epochSeconds */
 export function when(epochSeconds) {
   if (!epochSeconds) return "";
   return new Date(epochSeconds * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
 
+/** @param {number | null | undefined} size */
 export function bytes(size) {
   if (size === null || size === undefined) return "?";
   if (size < 1000) return `${size} B`;
@@ -27,11 +47,72 @@ export function bytes(size) {
   return `${(size / 1e6).toFixed(1)} MB`;
 }
 
-// A collapsible tree of a JSON value: <details> keeps it keyboard- and screen-reader-friendly.
+/** @param {unknown} error */
+export function showError(error) {
+  const alert = $("alert");
+  alert.textContent = error instanceof Error ? error.message : String(error);
+  alert.hidden = false;
+}
+export function clearError() { $("alert").hidden = true; $("alert").textContent = ""; }
+/** @param {string} text */
+export function notify(text) { $("notice").textContent = text; }
+
+/**
+ * Run an action, showing its error; a 401 signs out (console.js listens for the event).
+ * @template T
+ * @param {() => Promise<T>} action
+ * @returns {Promise<T | undefined>}
+ */
+export async function guarded(action) {
+  try { clearError(); return await action(); } catch (error) {
+    showError(error);
+    if (error instanceof ApiError && error.status === 401) window.dispatchEvent(new Event("sharedstate:unauthorized"));
+    return undefined;
+  }
+}
+
+/**
+ * A modal that asks to type ``expect`` before ``ok`` is enabled; resolves true if confirmed.
+ * @param {{ title: string, text: string, expect: string, label: string, ok: string }} options
+ * @returns {Promise<boolean>}
+ */
+export function confirmTyped({ title, text, expect, label, ok }) {
+  const dialog = /** @type {HTMLDialogElement} */ ($("confirm"));
+  const input = /** @type {HTMLInputElement} */ ($("confirm-input"));
+  const button = /** @type {HTMLButtonElement} */ ($("confirm-ok"));
+  $("confirm-title").textContent = title; $("confirm-text").textContent = text;
+  $("confirm-label").textContent = label; button.textContent = ok;
+  input.value = ""; button.disabled = true;
+  input.oninput = () => { button.disabled = input.value !== expect; };
+  dialog.showModal(); input.focus();
+  return new Promise((resolve) => {
+    dialog.onclose = () => resolve(dialog.returnValue === "ok" && input.value === expect);
+  });
+}
+
+/**
+ * A collapsible tree of a JSON value (lossless trees too: sets and big ints show as what they
+ * are); <details> keeps it keyboard- and screen-reader-friendly.
+ * @param {unknown} value
+ * @param {string | null} [label]
+ * @returns {HTMLElement}
+ */
 export function tree(value, label = null, depth = 0) {
   const name = label === null ? [] : [h("span", { class: "key" }, label), ": "];
+  const tag = value instanceof Obj ? tagOf(value) : null;
+  if (tag && tag.kind !== "dict") {
+    return h("details", { open: depth < 2 },
+      h("summary", {}, ...name, h("span", { class: "type" }, tag.kind), ` {${tag.members.length}}`),
+      h("ul", {}, tag.members.map((member) => h("li", {}, tree(member, null, depth + 1)))));
+  }
+  if (tag && tag.kind === "dict") value = tag.object;
+  if (value instanceof Num) {
+    const kind = value.unsafe ? "big int" : value.isFloat ? "float" : null;
+    return h("span", {}, ...name, h("span", { class: "number" }, value.text), kind ? h("span", { class: "type" }, ` ${kind}`) : null);
+  }
   if (value !== null && typeof value === "object") {
-    const entries = Array.isArray(value) ? value.map((item, i) => [String(i), item]) : Object.entries(value);
+    const entries = Array.isArray(value) ? value.map((item, i) => [String(i), item])
+      : value instanceof Obj ? value.entries : Object.entries(value);
     const kind = Array.isArray(value) ? `[${entries.length}]` : `{${entries.length}}`;
     return h("details", { open: depth < 2 },
       h("summary", {}, ...name, kind),
@@ -41,25 +122,11 @@ export function tree(value, label = null, depth = 0) {
   return h("span", {}, ...name, h("span", { class: type }, JSON.stringify(value)));
 }
 
-// Line diff of two JSON values (pretty-printed), by longest common subsequence.
-export function diff(before, after) {
-  const a = JSON.stringify(before, null, 2).split("\n");
-  const b = JSON.stringify(after, null, 2).split("\n");
-  const n = a.length, m = b.length;
-  if (n * m > 4_000_000) return [{ kind: "note", line: "(too large to compare line by line)" }];
-  const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
-    lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const out = [];
-  let i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) { out.push({ kind: "same", line: a[i] }); i++; j++; }
-    else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) { out.push({ kind: "add", line: b[j] }); j++; }
-    else { out.push({ kind: "del", line: a[i] }); i++; }
-  }
-  return out;
-}
-
+/**
+ * @param {unknown} before
+ * @param {unknown} after
+ * @param {[string, string]} labels
+ */
 export function diffView(before, after, labels) {
   const lines = diff(before, after);
   const changed = lines.some((line) => line.kind !== "same");
@@ -68,26 +135,4 @@ export function diffView(before, after, labels) {
     h("div", { class: "diff", role: "region", "aria-label": `Differences ${labels[0]} to ${labels[1]}`, tabindex: "0" },
       lines.map(({ kind, line }) => h("div", { class: kind === "same" ? "" : kind },
         `${kind === "add" ? "+" : kind === "del" ? "−" : " "} ${line}`))));
-}
-
-// Rebuild each version's whole document from history entries (oldest first). A change holds
-// what it changed: an object payload updates an object (a put over an object only carries the
-// fields that changed), then its removed fields go; any other payload is the whole document.
-// A state is known from the first restore, delete or whole-value put on.
-export function replay(changesNewestFirst) {
-  const states = new Map();
-  let state, known = false;
-  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-  for (const change of [...changesNewestFirst].reverse()) {
-    if (change.omitted) known = false;
-    else if (change.op === "restore") { state = change.fields; known = true; }
-    else if (change.op === "delete") { state = null; known = true; }
-    else if (change.op === "put" && !isObject(change.fields)) { state = change.fields; known = true; }
-    else if (known) {
-      state = { ...(isObject(state) ? state : {}), ...change.fields };
-      for (const field of change.removed) delete state[field];
-    }
-    states.set(change.version, known ? structuredClone(state) : undefined);
-  }
-  return states;
 }

@@ -73,6 +73,28 @@ def required_role(method: str, path: str) -> Role | None:
 
 
 _RESTORE = re.compile(r"/v1/snapshots/[^/]+/restore")
+_LOOPBACK_HOST = re.compile(r"(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+_LOOPBACK_ORIGIN = re.compile(r"https?://" + _LOOPBACK_HOST.pattern, re.IGNORECASE)
+
+
+def foreign_request(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a request may come from a web page rather than from this machine (None: it may not).
+
+    Without tokens the API trusts whatever reaches loopback; a browser reaches it too, for any
+    web page: a foreign ``Origin`` (a cross-site POST, even text/plain) or a ``Host`` that is not
+    a loopback name (DNS rebinding) is refused.
+    """
+    host = origin = b""
+    for name, value in headers:
+        if name == b"host":
+            host = value
+        elif name == b"origin":
+            origin = value
+    if not _LOOPBACK_HOST.fullmatch(host.decode("latin-1")):
+        return "the Host header is not a loopback name (localhost, 127.0.0.1, [::1])"
+    if origin and not _LOOPBACK_ORIGIN.fullmatch(origin.decode("latin-1")):
+        return "requests from other origins are refused while the API runs without tokens"
+    return None
 
 
 class AuthMiddleware:
@@ -97,6 +119,9 @@ class AuthMiddleware:
         role = required_role(scope["method"], scope["path"])
         principal = ANONYMOUS_ADMIN
         tokens = self.tokens()
+        if not tokens and (why := foreign_request(scope["headers"])) is not None:
+            await self._refuse(send, 403, "forbidden_origin", why)
+            return
         if role is not None and tokens:
             header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
             scheme, _, token = header.decode("latin-1").partition(" ")

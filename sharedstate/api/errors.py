@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -99,6 +100,14 @@ def install(app: FastAPI) -> None:
             return error_response(422, "bad_snapshot", exc.reason)
         log.error("unexpected store error: %s", exc)
         return error_response(500, "internal_error", "the server could not complete the request")
+
+    @app.exception_handler(redis.exceptions.RedisError)
+    async def redis_error(_request: Request, exc: redis.exceptions.RedisError) -> JSONResponse:
+        # raised by RQ's own client (jobs, snapshot requests); the store's errors are translated
+        log.warning("Redis failed during a request: %s", type(exc).__name__)
+        return error_response(
+            503, "store_unavailable", "Redis did not answer; try again", headers={"Retry-After": "2"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

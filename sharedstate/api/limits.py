@@ -1,10 +1,13 @@
-"""Request size limit: 413 as JSON, from Content-Length or while the body streams in."""
+"""Request size limits: headers over 16 KiB get 431, bodies over the limit 413 (from
+Content-Length or while the body streams in), both as JSON errors."""
 
 from __future__ import annotations
 
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class _TooLarge(Exception):
@@ -18,14 +21,19 @@ class BodyLimit:
         self.app = app
         self.limit = limit
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "content_too_large", "detail": f"the request body is over {self.limit} bytes"}
-        ).encode()
+    async def _refuse(self, send: Send, status: int = 413) -> None:
+        if status == 431:
+            error = {
+                "error": "headers_too_large",
+                "detail": f"the request headers are over {MAX_HEADER_BYTES} bytes",
+            }
+        else:
+            error = {"error": "content_too_large", "detail": f"the request body is over {self.limit} bytes"}
+        body = json.dumps(error).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -37,6 +45,9 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+            await self._refuse(send, 431)
             return
         chunked = False
         for name, value in scope["headers"]:

@@ -42,6 +42,9 @@ class Metrics:
         self.documents = Gauge("sharedstate_documents", "Documents in the namespace", registry=self.registry)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by route template (pure ASGI: cheap)."""
 
@@ -65,7 +68,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
+            # label values from fixed sets: a client must not be able to add series
             route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

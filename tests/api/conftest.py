@@ -63,9 +63,8 @@ class Api:
 
 def settings_for(server: RedisProcess, tmp_path: Path, **values: Any) -> Settings:
     namespace = values.pop("namespace", None) or f"api{next(_namespaces)}"
-    return Settings.load(
-        redis_url=server.url, namespace=namespace, api_tokens=TOKENS, data_dir=tmp_path / "data", **values
-    )
+    values.setdefault("api_tokens", TOKENS)
+    return Settings.load(redis_url=server.url, namespace=namespace, data_dir=tmp_path / "data", **values)
 
 
 @pytest.fixture

@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+import redis
 
-from tests.api.conftest import ADMIN, READ, TOKENS, WRITE, Api
+from sharedstate.api.main import create_app
+from sharedstate.redis_server import RedisProcess
+from sharedstate.settings import Settings
+from tests.api.conftest import ADMIN, READ, TOKENS, WRITE, Api, settings_for
 
 PUBLIC = {"/healthz", "/readyz", "/openapi.json"}
 STREAMS = {"/v1/events"}  # never end, so in-process clients can't read them: test_uvicorn does
@@ -111,3 +116,41 @@ def test_a_streamed_body_over_the_limit_is_refused(api: Api) -> None:
     response = api.put("/v1/docs/huge", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["error"] == "content_too_large"
     assert api.get("/v1/docs/huge").status_code == 404
+
+
+def test_without_tokens_web_pages_cannot_drive_the_api(
+    redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    open_api = Api(create_app(settings_for(redis_server, tmp_path, api_tokens=None)))
+    try:
+        local = {"Host": "127.0.0.1:8080"}
+        assert open_api.get("/v1/docs", token=None, headers=local).status_code == 200
+        assert open_api.get("/v1/docs", token=None, headers={"Host": "localhost"}).status_code == 200
+        same = {**local, "Origin": "http://127.0.0.1:8080"}
+        assert open_api.put("/v1/docs/x", token=None, headers=same, json=1).status_code == 200
+        for headers in (
+            {"Host": "evil.example:8080"},  # DNS rebinding: a foreign name resolving to 127.0.0.1
+            {**local, "Origin": "https://evil.example"},  # a cross-site form or fetch
+            {**local, "Origin": "null"},
+        ):
+            for method, path in (("POST", "/v1/import"), ("POST", "/v1/snapshots"), ("GET", "/v1/export")):
+                response = open_api.request(
+                    method, path, token=None, headers={**headers, "Content-Type": "text/plain"}, content="{}"
+                )
+                assert response.status_code == 403, (headers, path)
+                assert response.json()["error"] == "forbidden_origin"
+        listed = open_api.get("/v1/docs", token=None, headers=local).json()
+        assert [doc["name"] for doc in listed] == ["x"]  # nothing imported
+    finally:
+        open_api.close()
+
+
+def test_readyz_names_no_internal_address(tmp_path: Path) -> None:
+    api = Api(create_app(Settings.load(redis_url="redis://10.9.8.7:6399/0", api_tokens=TOKENS,
+                                       data_dir=tmp_path, timeout=0.5)))  # fmt: skip
+    try:
+        response = api.get("/readyz", token=None)
+        assert response.status_code == 503
+        assert "10.9.8.7" not in response.text and "6399" not in response.text
+    finally:
+        api.close()

@@ -30,8 +30,8 @@ async def readyz(request: Request) -> dict[str, str]:
     try:
         with translate_errors("ping Redis"):
             await state.store.redis.ping()
-    except SharedStateError as exc:
-        raise APIError(503, "not_ready", str(exc)) from None
+    except SharedStateError:  # the reason names Redis's address: not for unauthenticated callers
+        raise APIError(503, "not_ready", "Redis does not answer") from None
     return {"status": "ready"}
 
 

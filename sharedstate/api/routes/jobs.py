@@ -26,10 +26,11 @@ async def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=RQJobOut, responses=ERRORS)
 async def job_status(
-    job_id: Annotated[str, Path(pattern=rq_jobs.JOB_ID.pattern)], request: Request
+    job_id: Annotated[str, Path(max_length=300, description="a job id from a 202 answer (any other: 404)")],
+    request: Request,
 ) -> Response:
     """One RQ job: queued, started, finished or failed, with its result or error."""
-    found = await rq_jobs.status(app_state(request).rq, job_id)
+    found = await rq_jobs.status(app_state(request).rq, job_id) if rq_jobs.JOB_ID.fullmatch(job_id) else None
     if found is None:
         raise APIError(404, "not_found", f"RQ has no job {job_id!r} (finished jobs are kept for a day)")
     return json_response(found)

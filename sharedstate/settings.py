@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     api_admin_token: SecretStr | None = Field(None, validation_alias=_env("API_ADMIN_TOKEN"))
     api_access_log: bool = Field(True, validation_alias=_env("API_ACCESS_LOG"))
     api_max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, validation_alias=_env("API_MAX_BODY_BYTES"))
+    api_heartbeat: float = Field(15.0, gt=0, le=30, validation_alias=_env("API_HEARTBEAT"))
+    api_max_streams: int = Field(1000, gt=0, validation_alias=_env("API_MAX_STREAMS"))
+    api_header_timeout: float = Field(10.0, gt=0, validation_alias=_env("API_HEADER_TIMEOUT"))
+    api_body_timeout: float = Field(60.0, gt=0, validation_alias=_env("API_BODY_TIMEOUT"))
 
     @field_validator("namespace")
     @classmethod

@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 
 from sharedstate import AsyncSharedStore
 from sharedstate.api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
+from sharedstate.api.events import ChangeHub
 from sharedstate.api.metrics import Metrics
 from sharedstate.api.reads import DocumentReads, render_tagged
 from sharedstate.settings import Settings
@@ -40,8 +41,10 @@ class AppState:
     metrics: Metrics
     reads: DocumentReads = field(init=False)
     tagged_reads: DocumentReads = field(init=False)
+    hub: ChangeHub = field(init=False)
 
     def __post_init__(self) -> None:
+        self.hub = ChangeHub(self.store, self.settings.api_max_streams)
         self.reads = DocumentReads(self.store)
         self.tagged_reads = DocumentReads(self.store, render_tagged)
 

@@ -39,10 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # operators see errors, never old copies
         store = AsyncSharedStore.from_settings(config, client_name="api", stale_reads=False)
         rq_connection = redis.Redis.from_url(config.require_redis_url())  # RQ's own client, never the store's
-        app.state.sharedstate = AppState(config, store, rq_connection, tokens, metrics)
+        app.state.sharedstate = shared = AppState(config, store, rq_connection, tokens, metrics)
         try:
             yield
         finally:
+            await shared.hub.close()
             await store.close()
             rq_connection.close()
 

@@ -59,7 +59,12 @@ def test_export_and_import_in_the_tagged_dialect(api: Api, store: SharedStore) -
 
 
 def test_malformed_tags_are_422(api: Api, store: SharedStore) -> None:
-    for body in ('{"a": {"$set": 5}}', '{"a": {"$set": [[1]]}}', '{"a": {"$dict": 3}}', '{"a": {"$set": [{}]}}'):
+    for body in (
+        '{"a": {"$set": 5}}',
+        '{"a": {"$set": [[1]]}}',
+        '{"a": {"$dict": 3}}',
+        '{"a": {"$set": [{}]}}',
+    ):
         response = api.put("/v1/docs/exact?format=tagged", content=body, headers=TAGGED)
         assert response.status_code == 422, body
         assert response.json()["error"] == "invalid_json"

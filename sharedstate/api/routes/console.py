@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from sharedstate import Change, FeedTrimmed, SharedStateError
 from sharedstate.api.deps import app_state, caller
+from sharedstate.api.errors import APIError
+from sharedstate.api.events import StreamEnded, TooManyStreams
+from sharedstate.api.models import ErrorOut
 from sharedstate.api.routes.docs import ERRORS
-from sharedstate.durability import state
-from sharedstate.errors import SharedStateError
 from sharedstate.jsonio import dumps_plain
+from sharedstate.keys import NAME_RE
 
 CONSOLE = Path(__file__).resolve().parents[1] / "console"
-KEEPALIVE = 15.0  # seconds between comments on an idle event stream (proxies drop silent ones)
 CSP = "; ".join(
     [
         "default-src 'self'",
@@ -57,55 +60,90 @@ async def whoami(request: Request) -> dict[str, str]:
     }
 
 
-def _event(change_id: str, payload: dict[str, object]) -> bytes:
-    return f"id: {change_id}\nevent: change\ndata: {dumps_plain(payload)}\n\n".encode()
+def _event(change: Change) -> bytes:
+    payload = {
+        "id": change.id,
+        "name": change.name,
+        "version": change.version,
+        "op": change.op,
+        "fields": change.fields,
+        "removed": list(change.removed),
+        "writer": change.writer,
+        "time": change.time,
+        "omitted": change.omitted,
+    }
+    return f"id: {change.id}\nevent: change\ndata: {dumps_plain(payload)}\n\n".encode()
+
+
+def _error(code: str, detail: str) -> bytes:
+    return f"event: error\ndata: {json.dumps({'error': code, 'detail': detail})}\n\n".encode()
+
+
+class _Stream(StreamingResponse):
+    """A streaming response that runs ``on_close`` however it ends (also when the client left
+    before the first byte, when the body's generator never started)."""
+
+    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
+
+
+Position = r"^\d{1,20}(-\d{1,20})?$"
+
+
+def _position(value: str | None, what: str) -> str | None:
+    if value is not None and any(int(part) >= 2**64 for part in value.split("-")):
+        raise APIError(422, "invalid_request", f"{what} is not a feed position")
+    return value
 
 
 @router.get(
     "/v1/events",
-    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses={
+        **ERRORS,
+        429: {"model": ErrorOut},
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+    },
 )
 async def events(
     request: Request,
     names: Annotated[str | None, Query(description="comma-separated document names; all if absent")] = None,
-    after: Annotated[
-        str | None, Query(pattern=r"^\d+(-\d+)?$", description="resume after this feed id")
-    ] = None,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
-) -> StreamingResponse:
+    after: Annotated[str | None, Query(pattern=Position, description="resume after this feed id")] = None,
+    last_event_id: Annotated[str | None, Header(pattern=Position)] = None,
+) -> Response:
     """Changes as Server-Sent Events (``event: change``, ``id`` = feed position), from now or
-    after ``after`` / ``Last-Event-ID``. An ``error`` event ends the stream (e.g. feed_trimmed)."""
-    store = app_state(request).store
+    after ``after`` / ``Last-Event-ID``; a comment at least every 15 s. An ``error`` event ends
+    the stream (``feed_trimmed``: what was missed is gone; ``too_slow``: resume with Last-Event-ID).
+    Past SHAREDSTATE_API_MAX_STREAMS open streams per token: 429."""
+    state = app_state(request)
     wanted = [name for name in names.split(",") if name] if names else None
-    # Fixed before the stream opens: a client that writes once it is connected sees its write.
-    position: str | None = last_event_id or after or await state.feed_position_of(store)
+    bad = [name for name in wanted or () if not NAME_RE.fullmatch(name)]
+    if bad:
+        raise APIError(422, "invalid_name", f"not a document name: {bad[0][:100]!r}")
+    start = _position(last_event_id, "Last-Event-ID") or _position(after, "after")
+    hub = state.hub
+    try:
+        # registered before the answer starts: a client that writes once connected sees its write
+        subscription = await hub.subscribe(wanted, caller(request).token_id, start)
+    except TooManyStreams as exc:
+        raise APIError(429, "too_many_streams", str(exc), headers={"Retry-After": "10"}) from None
 
     async def stream() -> AsyncIterator[bytes]:
-        nonlocal position
         yield b": connected\n\n"
-        while not await request.is_disconnected():
-            changes = store.watch(wanted, timeout=KEEPALIVE, after=position)
-            try:
-                async for change in changes:
-                    yield _event(
-                        change.id,
-                        {
-                            "id": change.id,
-                            "name": change.name,
-                            "version": change.version,
-                            "op": change.op,
-                            "fields": change.fields,
-                            "removed": list(change.removed),
-                            "writer": change.writer,
-                            "time": change.time,
-                            "omitted": change.omitted,
-                        },
-                    )
-            except SharedStateError as exc:
-                code = type(exc).__name__
-                yield f"event: error\ndata: {json.dumps({'error': code, 'detail': str(exc)})}\n\n".encode()
-                return
-            position = changes.position  # exactly where this watch stopped reading: nothing skipped
-            yield b": keep-alive\n\n"
+        try:
+            async for change in hub.changes(subscription, state.settings.api_heartbeat):
+                yield b": keep-alive\n\n" if change is None else _event(change)
+        except StreamEnded as exc:
+            yield _error(exc.ended.error, exc.ended.detail)
+        except SharedStateError as exc:
+            yield _error(
+                type(exc).__name__, str(exc) if isinstance(exc, FeedTrimmed) else "the feed could not be read"
+            )
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return _Stream(stream(), lambda: hub.unsubscribe(subscription))

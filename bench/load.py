@@ -58,6 +58,7 @@ async def run(
         "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000,
         "errors": sum(errors),
         "count": len(ordered),
+        "max_ms": ordered[-1] * 1000,
     }
 
 

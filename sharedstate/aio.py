@@ -17,6 +17,7 @@ from sharedstate.connection import bounded_client, check_url, client_options, re
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
+from sharedstate.offload import LARGE_BYTES, is_large, reply_bytes
 from sharedstate.options import (
     StoreOptions,
     connection_of,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from sharedstate.mapping import AsyncStoreMapping
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class AsyncSharedStore:
@@ -118,7 +120,15 @@ class AsyncSharedStore:
             if call.stale is None:
                 raise
             return call.stale(exc)
+        if reply_bytes(raw) > LARGE_BYTES:  # decoding a large document would stall the loop
+            return await asyncio.to_thread(call.parse, raw)
         return call.parse(raw)
+
+    async def _built(self, build: Callable[..., R], *args: Any) -> R:
+        """``build(*args)``: in a thread when a value in ``args`` is large to encode."""
+        if any(is_large(arg) for arg in args):
+            return await asyncio.to_thread(build, *args)
+        return build(*args)
 
     async def _send(self, call: Call[Any], command: tuple[Any, ...]) -> Any:
         if call.alone:
@@ -142,6 +152,10 @@ class AsyncSharedStore:
                         raise
                     for script in {call.script for call in calls if call.script is not None}:
                         await self._redis.script_load(script.source)
+        if reply_bytes(raws, 3) > LARGE_BYTES:
+            return await asyncio.to_thread(
+                lambda: [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
+            )
         return [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
 
     # -- reads ---------------------------------------------------------------------------
@@ -202,26 +216,27 @@ class AsyncSharedStore:
 
     async def put(self, name: str, data: Any, expected_version: int | None = None) -> int:
         """Replace the document; returns its new version (see SharedStore.put)."""
-        return (await self._run(self._core.put(name, data, expected_version))).version
+        return (await self._run(await self._built(self._core.put, name, data, expected_version))).version
 
     async def replace(self, name: str, data: Any, expected_version: int | None = None) -> Written:
         """``put``, answering what the write did: ``.version``, ``.previous`` (the version it
         replaced, 0 if none), ``.time`` and ``.feed_id``."""
-        return await self._run(self._core.put(name, data, expected_version))
+        return await self._run(await self._built(self._core.put, name, data, expected_version))
 
     async def put_all(self, documents: Mapping[str, Any]) -> dict[str, int]:
         """Replace every document of ``documents`` in one MULTI/EXEC: all or nothing. All are
         checked first (InvalidDocument names every problem; nothing is written). New versions."""
-        results = await self._run_many(self._core.put_all(documents), "write documents", transaction=True)
+        calls = await self._built(self._core.put_all, documents)
+        results = await self._run_many(calls, "write documents", transaction=True)
         return {name: written.version for name, written in zip(documents, results, strict=True)}
 
     async def merge(self, name: str, fields: Mapping[str, Any], expected_version: int | None = None) -> int:
         """Set several top-level fields in one atomic step (creating the document if absent)."""
-        return await self._run(self._core.merge(name, fields, expected_version))
+        return await self._run(await self._built(self._core.merge, name, fields, expected_version))
 
     async def set_field(self, name: str, field: str, value: Any, expected_version: int | None = None) -> int:
         """Set one top-level field (creating the document if absent); returns the new version."""
-        return await self._run(self._core.set_field(name, field, value, expected_version))
+        return await self._run(await self._built(self._core.set_field, name, field, value, expected_version))
 
     async def delete_field(self, name: str, field: str, expected_version: int | None = None) -> int:
         """Remove one top-level field; an absent field writes nothing and returns the current version."""

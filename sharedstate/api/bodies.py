@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any, Literal
 
@@ -38,6 +39,15 @@ def _no_constants(token: str) -> Any:
     raise ValueError(f"{token} is not valid JSON")
 
 
+OFF_LOOP_BYTES = 256 * 1024
+
+
+def _decode(raw: bytes, dialect: str) -> Any:
+    if dialect == "tagged":
+        return loads_tagged(raw)
+    return json.loads(raw, parse_constant=_no_constants)
+
+
 async def read_json(request: Request, dialect: str = "plain") -> Any:
     """The request body as JSON (``dialect`` tagged: the lossless one); 415 for a non-JSON
     content type, 422 if it does not parse.
@@ -53,9 +63,9 @@ async def read_json(request: Request, dialect: str = "plain") -> Any:
     if not raw.strip():
         raise APIError(422, "invalid_json", "the request body is empty: send a JSON value")
     try:
-        if dialect == "tagged":
-            return loads_tagged(raw)
-        return json.loads(raw, parse_constant=_no_constants)
+        if len(raw) > OFF_LOOP_BYTES:  # decoding megabytes on the event loop stalls every request
+            return await asyncio.to_thread(_decode, raw, dialect)
+        return _decode(raw, dialect)
     except RecursionError:
         raise APIError(422, "invalid_json", "the body is nested too deeply") from None
     except (ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: a malformed tag

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound
 from sharedstate.jsonio import dumps_plain, encode_tagged
+from sharedstate.offload import is_large
 
 Body = tuple[int, bytes]  # (version, rendered body)
 
@@ -83,11 +84,20 @@ class DocumentReads:
             raise
         for (name, future), cached, result in zip(batch.items(), known.values(), found, strict=True):
             try:
-                future.set_result(self._settle(name, cached, result))
+                body = None
+                if isinstance(result, Document) and is_large(result.data):
+                    body = await asyncio.to_thread(self.render, result)  # megabytes: off the loop
+                outcome = self._settle(name, cached, result, body)
             except Exception as exc:
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(outcome)
 
-    def _settle(self, name: str, cached: Body | None, found: Document | BaseException | None) -> Body:
+    def _settle(
+        self, name: str, cached: Body | None, found: Document | BaseException | None, body: bytes | None
+    ) -> Body:
         if isinstance(found, DocumentNotFound):
             self._bodies.pop(name, None)
             raise found
@@ -98,7 +108,8 @@ class DocumentReads:
             if name in self._bodies:
                 self._bodies.move_to_end(name)
             return cached
-        body = self.render(found)
+        if body is None:
+            body = self.render(found)
         if len(body) <= self.max_body:
             self._bodies[name] = (found.version, body)
             self._bodies.move_to_end(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from sharedstate.api.models import ImportOut
 from sharedstate.api.routes.docs import ERRORS, json_response
 from sharedstate.jsonio import dumps_plain, encode_tagged
 from sharedstate.keys import NAME_RE
+from sharedstate.offload import is_large
 
 router = APIRouter(prefix="/v1", tags=["transfer"])
 
@@ -36,10 +38,16 @@ async def export(request: Request, format: Format = "plain") -> StreamingRespons
         separator = b""
         names = await store.names()
         for start in range(0, len(names), EXPORT_BATCH):
-            for doc in await store.get_many(names[start : start + EXPORT_BATCH]):
-                if doc is not None:  # deleted since the listing
-                    yield separator + json.dumps(doc.name).encode() + b":" + encode(doc.data)
-                    separator = b","
+            docs = [
+                doc for doc in await store.get_many(names[start : start + EXPORT_BATCH]) if doc is not None
+            ]
+            if any(is_large(doc.data) for doc in docs):  # megabytes: encoded off the event loop
+                parts = await asyncio.to_thread(lambda batch: [encode(doc.data) for doc in batch], docs)
+            else:
+                parts = [encode(doc.data) for doc in docs]
+            for doc, part in zip(docs, parts, strict=True):  # docs deleted since the listing are left out
+                yield separator + json.dumps(doc.name).encode() + b":" + part
+                separator = b","
         yield b"}"
 
     return StreamingResponse(chunks(), media_type="application/json")

@@ -42,7 +42,11 @@ def retry_settings(timeout: float) -> tuple[ExponentialWithJitterBackoff, int]:
 
 def check_url(url: object) -> str:
     """Refuse what is clearly not a Redis URL, without echoing a password."""
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+    try:
+        scheme = urlsplit(url).scheme if isinstance(url, str) else None
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        scheme = None
+    if not isinstance(url, str) or scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError(
             f"not a Redis URL: {mask_url(str(url))!r} (expected redis://, rediss:// or unix://)"
         )

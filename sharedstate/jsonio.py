@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -54,6 +55,15 @@ def dumps_plain(value: Any, *, indent: int | None = None) -> str:
         indent=indent,
         separators=separators,
     )
+
+
+def iter_plain(value: Any, *, indent: int | None = None) -> Iterator[str]:
+    """``dumps_plain`` in pieces, for writing a large value without building its whole text."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    encoder = json.JSONEncoder(
+        default=_plain_default, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators
+    )
+    return encoder.iterencode(value)
 
 
 def _tagged_default(value: Any) -> Any:

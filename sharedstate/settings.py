@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sharedstate.connection import check_url
 from sharedstate.errors import ConfigurationError
 from sharedstate.keys import (
     DEFAULT_FEED_MAXLEN,
@@ -107,15 +108,22 @@ class Settings(BaseSettings):
             parse_tokens(value.get_secret_value())
         return value
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL")
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Read the environment; ConfigurationError (naming the variable, never a value) if invalid."""
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"SHAREDSTATE_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(f"{_variable(err['loc'])}: {err['msg']}" for err in exc.errors())
             raise ConfigurationError(f"invalid configuration: {problems}") from None
 
     def require_redis_url(self) -> str:
@@ -124,7 +132,7 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "no Redis configured: set SHAREDSTATE_REDIS_URL (or REDIS_URL), e.g. redis://localhost:6379/0"
             )
-        return self.redis_url.get_secret_value()
+        return check_url(self.redis_url.get_secret_value())
 
     @property
     def signing_key(self) -> bytes | None:
@@ -174,3 +182,9 @@ def parse_keep(text: str) -> dict[str, int]:
     if keep["last"] < 1:
         raise ValueError("last=N must keep at least one snapshot")
     return keep
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error is about (pydantic names the alias it read)."""
+    name = str(loc[0]).upper() if loc else "?"
+    return name if name.startswith("SHAREDSTATE_") or name in ("REDIS_URL", "PORT") else f"SHAREDSTATE_{name}"

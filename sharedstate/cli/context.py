@@ -11,16 +11,31 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sharedstate.errors import UsageError
+from sharedstate.jsonio import iter_plain
 from sharedstate.settings import Settings
 from sharedstate.store import SharedStore
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped, rich would cut tables to 80 columns: a pipe gets every character of every cell.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_json(value: object) -> None:
+    """``value`` as indented JSON on stdout (sets as sorted lists), written as it is encoded."""
+    write = sys.stdout.write
+    for piece in iter_plain(value, indent=2):
+        write(piece)
+    write("\n")
+    sys.stdout.flush()
+
+
 def settings(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, with the command line's --namespace on top."""
-    overrides = {"namespace": args.namespace} if getattr(args, "namespace", None) else {}
+    """Settings from the environment, with the command line's --namespace and --url on top."""
+    overrides: dict[str, object] = {}
+    if getattr(args, "namespace", None):
+        overrides["namespace"] = args.namespace
+    if getattr(args, "url", None):
+        overrides["redis_url"] = args.url
     return Settings.load(**overrides)
 
 

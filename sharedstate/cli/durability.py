@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from sharedstate.cli.context import confirm, err, human_size, open_store, out, progress, settings
+from sharedstate.cli.context import confirm, err, human_size, open_store, out, print_json, progress, settings
 from sharedstate.durability import legacy
 from sharedstate.durability.format import verify
 from sharedstate.durability.restore import RestoreReport, restore_newest, restore_snapshot
@@ -30,6 +30,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.set_defaults(handler=snapshot)
 
     cmd = commands.add_parser("snapshots", parents=[common], help="list snapshots")
+    cmd.add_argument("--json", action="store_true", help="print JSON (for scripts) instead of a table")
     cmd.add_argument("--verify", action="store_true", help="verify every snapshot (reads them whole)")
     cmd.set_defaults(handler=snapshots)
 
@@ -72,10 +73,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _snapshot_path(args: argparse.Namespace, given: str) -> Path:
+    """A snapshot file given as a path, or as an id in the snapshots directory; UsageError if neither."""
     path = Path(given)
-    if path.exists() or path.parent != Path("."):
+    if path.exists() or path.is_symlink():
         return path
-    return settings(args).snapshot_dir / given
+    in_directory = settings(args).snapshot_dir / given
+    if path.parent == Path(".") and (in_directory.exists() or in_directory.is_symlink()):
+        return in_directory
+    raise UsageError(f"{given}: no such snapshot file (a path, or an id that `sharedstate snapshots` lists)")
 
 
 def snapshot(args: argparse.Namespace) -> int:
@@ -103,6 +108,7 @@ def snapshots(args: argparse.Namespace) -> int:
     config = settings(args)
     entries = list_snapshots(config.snapshot_dir, config.namespace)
     table = Table("id", "created (UTC)", "documents", "size", "status")
+    rows = []
     for entry in entries:
         status = "corrupt: " + entry.error if entry.error else "unverified"
         if entry.error is None and args.verify:
@@ -114,6 +120,11 @@ def snapshots(args: argparse.Namespace) -> int:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry.created_at))
         documents = str(entry.header.documents) if entry.header else "?"
         table.add_row(entry.id, created, documents, human_size(entry.size), status)
+        rows.append({"id": entry.id, "created_at": entry.created_at, "size": entry.size, "status": status,
+                     "documents": entry.header.documents if entry.header else None})  # fmt: skip
+    if args.json:
+        print_json(rows)
+        return 0
     if not entries:
         err.print(f"no snapshots of namespace {config.namespace!r} in {config.snapshot_dir}")
         return 0
@@ -205,6 +216,10 @@ def import_command(args: argparse.Namespace) -> int:
     if (args.directory is None) == (args.split is None):
         raise UsageError("import: give either a DIRECTORY or --split FILE")
     source = args.split or args.directory
+    if args.directory is not None and not args.directory.is_dir():
+        raise UsageError(f"{args.directory}: no such directory")
+    if args.split is not None and not args.split.is_file():
+        raise UsageError(f"{args.split}: no such file")
     if args.overwrite and not confirm(f"Replace existing documents with those of {source}?", args.yes):
         err.print("import cancelled")
         return 1

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from urllib.request import urlopen
 
 from sharedstate.cli.context import err, out, settings
 from sharedstate.connection import mask_url
-from sharedstate.errors import ConfigurationError
+from sharedstate.errors import ConfigurationError, UsageError
 from sharedstate.redis_server import RedisProcess
 from sharedstate.settings import Settings
 from sharedstate.worker.process import SUPERVISOR_PID, python_module
@@ -97,7 +98,10 @@ class Up:
         host = "127.0.0.1" if self.config.api_host in ("0.0.0.0", "::") else self.config.api_host
         url = f"http://{host}:{self.port}/healthz"
         deadline = time.monotonic() + READY_TIMEOUT
+        api = next(child for child in self.children if child.name == "api")
         while not self.stopping.is_set() and time.monotonic() < deadline:
+            if not api.running:
+                return False  # it said why on its own output
             try:
                 with urlopen(url, timeout=1) as answer:  # the stdlib: `up` must run without extras
                     if answer.status == 200:
@@ -111,6 +115,7 @@ class Up:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_port()
         try:
             env = self._environment(self._redis_url())
             self.children = [
@@ -131,12 +136,25 @@ class Up:
         finally:
             self._stop()
 
+    def _check_port(self) -> None:
+        """Fail at once, saying so, when the API's port is taken (rather than restarting the API)."""
+        family = socket.AF_INET6 if ":" in self.config.api_host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is free
+            try:
+                probe.bind((self.config.api_host, self.port))
+            except OSError as exc:
+                raise UsageError(
+                    f"port {self.port} on {self.config.api_host} is not free ({exc.strerror}): stop "
+                    "what uses it, or choose another with --port or SHAREDSTATE_API_PORT"
+                ) from None
+
     def _banner(self, url: str) -> None:
         host = "127.0.0.1" if self.config.api_host in ("0.0.0.0", "::") else self.config.api_host
         out.print(f"\nsharedstate is up: namespace {self.config.namespace!r}", highlight=False)
         out.print(f"  API       http://{host}:{self.port}   (health: /v1/health, metrics: /metrics)")
         if self.token:
-            out.print(f"  token     admin:{self.token}")
+            out.print(f"  token     {self.token}   (role admin; also in the console's sign-in)")
             out.print(
                 f'            curl -H "Authorization: Bearer {self.token}" http://{host}:{self.port}/v1/health'
             )

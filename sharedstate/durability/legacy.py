@@ -25,7 +25,7 @@ T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
 
-class LegacyImportError(SharedStateError):
+class LegacyImportError(InvalidDocument):
     """Some files of an import directory are not valid documents; nothing was written."""
 
     def __init__(self, problems: list[str]) -> None:

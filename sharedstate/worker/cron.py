@@ -29,10 +29,12 @@ def use_utc() -> None:
 def main() -> int:
     supervised_child()
     use_utc()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s cron: %(message)s", stream=sys.stderr
-    )
     settings = Settings.load()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s cron: %(message)s", stream=sys.stderr
+    )
+    if settings.log_level != "DEBUG":  # a line per enqueued job: the idle worker's chatter
+        logging.getLogger("rq.cron").setLevel(logging.WARNING)
     connection = redis.Redis.from_url(settings.require_redis_url())  # RQ's own client, never the store's
     scheduler = CronScheduler(
         connection=connection, name=f"sharedstate.{settings.namespace}.{socket.gethostname()}.{os.getpid()}"

@@ -27,6 +27,10 @@ class SupervisedWorker(Worker):
         die_with_parent(signal.SIGTERM)
 
 
+def _rank(level: str) -> int:
+    return ["DEBUG", "INFO", "WARNING", "ERROR"].index(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     supervised_child()
     queues = (argv if argv is not None else sys.argv[1:]) or []
@@ -39,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     rq_worker = SupervisedWorker(
         [Queue(q, connection=connection) for q in queues], connection=connection, name=name
     )
-    rq_worker.work(with_scheduler=True, logging_level="INFO")
+    # RQ says a few lines at INFO for every job, the worker's own maintenance jobs included
+    # (~140k lines a day idle): they show at SHAREDSTATE_LOG_LEVEL=DEBUG; failures always do
+    level = "DEBUG" if settings.log_level == "DEBUG" else max(settings.log_level, "WARNING", key=_rank)
+    rq_worker.work(with_scheduler=True, logging_level=level)
     return 0
 
 

@@ -36,7 +36,9 @@ def test_up_demo(tmp_path: Path) -> None:
             env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        banner = wait_for(lambda: re.search(r"token\s+admin:(\S+)", log.read_text()), 60, "the banner")
+        banner = wait_for(
+            lambda: re.search(r"token\s+(\S+)\s+\(role admin", log.read_text()), 60, "the banner"
+        )
         redis_port = int(re.search(r"Redis\s+redis://127\.0\.0\.1:(\d+)", log.read_text()).group(1))  # type: ignore[union-attr]
         headers = {"Authorization": f"Bearer {banner.group(1)}"}
         api = f"http://127.0.0.1:{port}"

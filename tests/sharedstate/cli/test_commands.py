@@ -136,7 +136,7 @@ def test_import_export(run: Run, store: SharedStore, tmp_path: Path) -> None:
     (legacy / "broken.json").write_text('{\n"a": oops}')
     store.delete("config")
     code, _, err = run("import", str(legacy))
-    assert code == 1 and "broken.json: line 2" in err and "nothing was written" in err
+    assert code == 2 and "broken.json: line 2" in err and "nothing was written" in err
     assert store.load("config") is None
 
 
@@ -157,11 +157,11 @@ def test_import_split_makes_each_registry_a_document(run: Run, store: SharedStor
     database.write_text(json.dumps({"fine": 1, "bad name": 2, "also bad/": 3}))
     store.delete("buildings")
     code, _, err = run("import", "--split", str(database))
-    assert code == 1 and "'bad name'" in err and "'also bad/'" in err and "nothing was written" in err
+    assert code == 2 and "'bad name'" in err and "'also bad/'" in err and "nothing was written" in err
     assert store.load("fine") is None
     database.write_text("[1, 2]")
     code, _, err = run("import", "--split", str(database))
-    assert code == 1 and "JSON object" in err
+    assert code == 2 and "JSON object" in err
     code, _, err = run("import", str(tmp_path), "--split", str(database))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "either" in err
     code, _, err = run("import")
@@ -207,7 +207,7 @@ def test_inspection(run: Run, store: SharedStore, tmp_path: Path) -> None:
     code, _, err = run("get", "missing")
     assert code == 1 and "does not exist" in err
     code, _, err = run("put", "bad name", str(tmp_path / "doc.json"))
-    assert code == 1 and "invalid document name" in err
+    assert code == 2 and "invalid document name" in err
     code, _, err = run("put", "doc", str(tmp_path / "doc.json"), "--expected-version", "1")
     assert code == 1 and "expected version 1" in err
 
@@ -231,3 +231,39 @@ def test_redis_down_is_reported_without_secrets(
     assert main(["ls"]) == 1
     err = capsys.readouterr().err
     assert "unavailable" in err.lower() and "hunter2" not in err
+
+
+def test_json_output_delete_and_watch(run: Run, store: SharedStore, tmp_path: Path) -> None:
+    import threading
+
+    store.put("doc", {"ids": {2, 1}, "big": 12345678901234567890})
+    code, out, _ = run("get", "doc", "--json")
+    body = json.loads(out)
+    assert (
+        code == 0 and body["data"] == {"ids": [1, 2], "big": 12345678901234567890} and body["name"] == "doc"
+    )
+    code, out, _ = run("ls", "--json")
+    assert code == 0 and [row["name"] for row in json.loads(out)] == ["doc"]
+    code, out, _ = run("history", "doc", "--json")
+    assert code == 0 and json.loads(out)[0]["op"] == "put"
+    code, out, _ = run("snapshots", "--json")
+    assert code == 0 and json.loads(out) == []
+
+    writer = threading.Timer(0.3, lambda: store.set_field("doc", "live", True))
+    writer.start()
+    code, out, _ = run("watch", "doc", "--timeout", "1.5")
+    writer.join()
+    change = json.loads(out.splitlines()[0])
+    assert code == 0 and change["op"] == "set_field" and change["fields"] == {"live": True}
+
+    code, out, _ = run("delete", "doc", "--yes")
+    assert code == 0 and "doc" not in store.names()
+    code, _, err = run("delete", "doc", "--yes")
+    assert code == 1 and "does not exist" in err
+
+
+def test_tables_are_not_cut_when_piped(run: Run, store: SharedStore) -> None:
+    long_name = "registry." + "x" * 150
+    store.put(long_name, {"a": 1})
+    code, out, _ = run("ls")
+    assert code == 0 and long_name in out

@@ -62,15 +62,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=config.api_max_body_bytes)
     app.add_middleware(AuthMiddleware, tokens=lambda: tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, bool(tokens))  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated schema plus the bearer scheme on every operation AuthMiddleware protects."""
+def _openapi(app: FastAPI, authenticated: bool) -> dict[str, Any]:
+    """The generated schema plus the bearer scheme on every operation AuthMiddleware protects
+    (none without tokens: then nothing asks for one)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    if not authenticated:
+        app.openapi_schema = schema
+        return schema
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes["bearer"] = {"type": "http", "scheme": "bearer", "description": bearer.model.description}
     for path, operations in schema["paths"].items():

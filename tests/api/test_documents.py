@@ -61,7 +61,15 @@ def test_if_match_makes_writes_conditional(api: Api, store: SharedStore) -> None
     assert api.put("/v1/docs/absent", json={}, headers={"If-Match": "*"}).status_code == 404
     assert api.put("/v1/docs/config", json={}, headers={"If-None-Match": "*"}).status_code == 412
     assert api.put("/v1/docs/created", json={}, headers={"If-None-Match": "*"}).status_code == 200
-    assert api.put("/v1/docs/config", json={}, headers={"If-Match": "banana"}).status_code == 422
+    # a condition that cannot hold is a 412 (RFC 9110), malformed or contradictory ones too
+    for headers in ({"If-Match": "banana"}, {"If-Match": '"1", "2"'}, {"If-Match": "*", "If-None-Match": "*"},
+                    {"If-None-Match": "null"}):  # fmt: skip
+        response = api.put("/v1/docs/config", json={"x": 1}, headers=headers)
+        assert response.status_code == 412 and response.json()["error"] == "precondition_failed", headers
+    current = store.info("config").version
+    assert api.put("/v1/docs/config", json={}, headers={"If-None-Match": f'"{current}"'}).status_code == 412
+    assert api.put("/v1/docs/config", json={"y": 1}, headers={"If-None-Match": '"1"'}).status_code == 200
+    assert store.get("config").data == {"y": 1}
 
 
 def test_patch_merges_top_level_fields(api: Api) -> None:

@@ -21,18 +21,13 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 Name = Annotated[
     str, Path(pattern=f"^{NAME_RE.pattern}$", description="1-200 characters of A-Z a-z 0-9 . _ - :")
 ]
-_TAG = r'(W/)?"?[0-9]{1,20}"?'
-IfMatch = Annotated[
-    str | None,
-    Header(
-        pattern=rf"^(\*|{_TAG})$",
-        description='"<version>": write only at that version (else 412); *: if it exists',
-    ),
-]
-IfNoneMatch = Annotated[str | None, Header(pattern=r"^\*$", description="*: create only (else 412)")]
+_IF_MATCH = '"<version>": write only at that version, else 412 (as for any other value); *: if it exists'
+_IF_NONE_MATCH = '*: create only; "<version>", ...: unless at one of them (else 412)'
+IfMatch = Annotated[str | None, Header(max_length=2000, description=_IF_MATCH)]
+IfNoneMatch = Annotated[str | None, Header(max_length=2000, description=_IF_NONE_MATCH)]
 IfNoneMatchRead = Annotated[
     str | None,
-    Header(pattern=rf"^(\*|{_TAG}(\s*,\s*{_TAG})*)$", description='"<version>", ...: 304 if unchanged'),
+    Header(max_length=2000, description='"<version>", ...: 304 if unchanged (other values are ignored)'),
 ]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,20 +52,48 @@ async def _counted(state: AppState, op: str, write: Awaitable[T]) -> T:
         raise
 
 
+def _failed(detail: str) -> APIError:
+    return APIError(412, "precondition_failed", detail)
+
+
+def _tags(value: str) -> list[int] | None:
+    """The versions of an entity-tag list (``"12", W/"13"``); None if it is not one."""
+    try:
+        return [parse_version_tag(part, "tag") for part in value.split(",")]
+    except APIError:
+        return None
+
+
 async def _expected(
     store: AsyncSharedStore, name: str, if_match: str | None, if_none_match: str | None
 ) -> int | None:
-    if if_match is not None and if_none_match is not None:
-        raise APIError(400, "bad_precondition", "send If-Match or If-None-Match, not both")
+    """The version a write must find (0: none; None: any), from the conditional headers as RFC
+    9110 evaluates them: a condition that cannot hold, malformed ones included, is a 412."""
+    expected: int | None = None
+    if if_match is not None:
+        if if_match.strip() == "*":
+            expected = (await store.info(name)).version  # must exist; and no one may change it meanwhile
+        else:
+            tags = _tags(if_match)
+            if tags is None or len(tags) != 1:
+                raise _failed('If-Match must be one version tag such as "12", or *')
+            expected = tags[0]
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise APIError(400, "bad_precondition", "on a write, If-None-Match may only be *")
-        return 0
-    if if_match is None:
-        return None
-    if if_match.strip() == "*":
-        return (await store.info(name)).version  # must exist; and no one may change it meanwhile
-    return parse_version_tag(if_match, "If-Match")
+        if expected is not None:
+            raise _failed("If-Match and If-None-Match together cannot both hold here")
+        if if_none_match.strip() == "*":
+            return 0
+        tags = _tags(if_none_match)
+        if tags is None:
+            raise _failed('If-None-Match on a write is * or version tags such as "12"')
+        try:
+            current = (await store.info(name)).version
+        except DocumentNotFound:
+            return 0
+        if current in tags:
+            raise _failed(f"the document is at version {current}, which If-None-Match excludes")
+        return current
+    return expected
 
 
 @router.get("/docs", response_model=list[DocumentInfoOut], responses=ERRORS)

@@ -15,7 +15,7 @@ from sharedstate._core import Call, Core, Unchanged, WatchState
 from sharedstate._packing import with_hiredis_packing
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.offload import LARGE_BYTES, is_large, reply_bytes
 from sharedstate.options import (
@@ -189,9 +189,12 @@ class AsyncSharedStore:
         return info
 
     async def infos(self) -> list[DocumentInfo]:
-        """``info`` of every document, sorted by name (one pipeline)."""
+        """``info`` of every document, sorted by name (in pipelines of 1,000, as SharedStore.infos)."""
         names = await self.names()
-        found = await self._run_many([self._core.info(name) for name in names], "list documents")
+        found = []
+        for start in range(0, len(names), INFO_BATCH):
+            batch = names[start : start + INFO_BATCH]
+            found += await self._run_many([self._core.info(name) for name in batch], "list documents")
         return [info for info in found if info is not None]
 
     async def history(self, name: str, limit: int = 20) -> list[Change]:

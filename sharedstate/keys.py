@@ -54,6 +54,7 @@ DEFAULT_HISTORY_TTL = 30 * 24 * 3600
 DEFAULT_WRITE_ID_TTL = 120
 """Seconds a write's id is remembered, so a write re-sent by redis-py's retry applies once."""
 
+INFO_BATCH = 1000  # metadata reads per pipeline when listing documents
 DEFAULT_TIMEOUT = 10.0
 """Seconds within which any call either answers or raises StoreUnavailable (from_url clients)."""
 

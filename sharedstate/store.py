@@ -13,7 +13,7 @@ from redis.retry import Retry
 from sharedstate._core import Call, Core, Unchanged, WatchState
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.options import (
     StoreOptions,
@@ -169,8 +169,13 @@ class SharedStore:
         return info
 
     def infos(self) -> list[DocumentInfo]:
-        """``info`` of every document, sorted by name (one pipeline)."""
-        found = self._run_many([self._core.info(name) for name in self.names()], "list documents")
+        """``info`` of every document, sorted by name (pipelines of 1,000: a round trip each, and
+        no one call that holds Redis or outlasts the timeout however many documents there are)."""
+        names = self.names()
+        found = []
+        for start in range(0, len(names), INFO_BATCH):
+            batch = names[start : start + INFO_BATCH]
+            found += self._run_many([self._core.info(name) for name in batch], "list documents")
         return [info for info in found if info is not None]
 
     def history(self, name: str, limit: int = 20) -> list[Change]:

@@ -146,10 +146,14 @@ async def health(state: AppState) -> dict[str, Any]:
         degraded = True
         warnings.append(f"no snapshot or snapshot check in the last {stale_after} s")
     failed = []
-    for job in await records.schedule(store):
-        last = await records.runs(store, job["name"], 1)
+    # scheduled jobs, and the restores asked for (from the API or at start-up): a failed one
+    # leaves the namespace degraded until that job next succeeds
+    jobs = [job["name"] for job in await records.schedule(store)]
+    jobs += [job for job in (names.RESTORE, names.AUTO_RESTORE) if job not in jobs]
+    for job_name in jobs:
+        last = await records.runs(store, job_name, 1)
         if last and last[0]["status"] in ("failed", "timeout"):
-            failed.append({"job": job["name"], "at": last[0].get("ended_at"), "error": last[0].get("error")})
+            failed.append({"job": job_name, "at": last[0].get("ended_at"), "error": last[0].get("error")})
     if failed:
         degraded = True
         warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")

@@ -174,3 +174,19 @@ def test_reads_always_see_writes_made_outside_the_api(api: Api, store: SharedSto
     assert api.get("/v1/docs/config").status_code == 404
     store.put("config", [1])
     assert api.get("/v1/docs/config").json()["data"] == [1]
+
+
+def test_the_list_pages_with_limit_and_after(api: Api, store: SharedStore) -> None:
+    names = [f"doc{i:04d}" for i in range(2500)]
+    store.put_all(dict.fromkeys(names, 1))
+    assert [doc["name"] for doc in api.get("/v1/docs").json()] == names  # all, across info batches
+    seen: list[str] = []
+    url: str | None = "/v1/docs?limit=1000"
+    while url:
+        response = api.get(url)
+        seen += [doc["name"] for doc in response.json()]
+        link = response.headers.get("link")
+        url = link.split(";")[0].strip("<>") if link else None
+    assert seen == names
+    assert [doc["name"] for doc in api.get("/v1/docs?limit=2&after=doc0100").json()] == ["doc0101", "doc0102"]
+    assert api.get("/v1/docs?limit=0").status_code == 422

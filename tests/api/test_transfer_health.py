@@ -117,3 +117,20 @@ def test_snapshot_and_restore_need_a_catalogue_entry(api: Api) -> None:
 @pytest.mark.parametrize("token", [WRITE])
 def test_write_token_cannot_restore(api: Api, token: str) -> None:
     assert api.post("/v1/snapshots", token=token).status_code == 403
+
+
+def test_a_failed_restore_degrades_health_until_one_succeeds(api: Api, store: SharedStore) -> None:
+    from sharedstate.worker import names, records
+
+    def failed_jobs() -> list[str]:
+        return [item["job"] for item in api.get("/v1/health").json()["jobs"]["failed"]]
+
+    assert failed_jobs() == []
+    records.record_run(
+        store, names.RESTORE, {"status": "failed", "error": "snapshot is corrupt", "ended_at": 1.0}
+    )
+    health = api.get("/v1/health").json()
+    assert failed_jobs() == ["restore"] and health["status"] == "degraded"
+    assert any("restore" in warning for warning in health["warnings"])
+    records.record_run(store, names.RESTORE, {"status": "ok", "ended_at": 2.0})
+    assert failed_jobs() == []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from sharedstate import AsyncSharedStore, DocumentNotFound, VersionConflict
+from sharedstate import AsyncSharedStore, DocumentInfo, DocumentNotFound, VersionConflict
 from sharedstate.api.bodies import ANY_JSON_BODY, OBJECT_BODY, Format, etag, parse_version_tag, read_json
 from sharedstate.api.deps import AppState, app_state, audit, caller
 from sharedstate.api.errors import APIError
@@ -97,24 +100,42 @@ async def _expected(
 
 
 @router.get("/docs", response_model=list[DocumentInfoOut], responses=ERRORS)
-async def list_documents(request: Request) -> Response:
-    """Every document's metadata, sorted by name."""
+async def list_documents(
+    request: Request,
+    limit: Annotated[
+        int | None, Query(ge=1, le=10_000, description="at most this many (default: all)")
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=200, description="names after this one (the last of a page)")
+    ] = None,
+) -> Response:
+    """Documents' metadata, sorted by name; with ``limit``, a page, and ``Link: <...>; rel="next"``
+    while more follow."""
     state = app_state(request)
     store = state.store
     state.metrics.store_ops.labels("list").inc()
+    if limit is None and after is None:
+        infos = await store.infos()
+        headers = None
+    else:
+        names = await store.names()
+        start = bisect.bisect_right(names, after) if after is not None else 0
+        page = names[start : start + limit] if limit is not None else names[start:]
+        found = await asyncio.gather(*(store.info(name) for name in page), return_exceptions=True)
+        for item in found:
+            if isinstance(item, BaseException) and not isinstance(item, DocumentNotFound):
+                raise item
+        infos = [item for item in found if isinstance(item, DocumentInfo)]  # deleted meanwhile: left out
+        more = page and start + len(page) < len(names)
+        headers = {"Link": f'</v1/docs?limit={limit}&after={quote(page[-1])}>; rel="next"'} if more else None
     return json_response(
         [
-            {
-                "name": i.name,
-                "version": i.version,
-                "updated_at": i.updated_at,
-                "updated_by": i.updated_by,
-                "kind": i.kind,
-                "size": i.size,
-            }
-            for i in await store.infos()
-        ]
-    )
+            {"name": i.name, "version": i.version, "updated_at": i.updated_at, "updated_by": i.updated_by,
+             "kind": i.kind, "size": i.size}
+            for i in infos
+        ],
+        headers=headers,
+    )  # fmt: skip
 
 
 @router.get(

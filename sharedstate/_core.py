@@ -21,7 +21,14 @@ from typing import Any, Generic, TypeVar
 from sharedstate import codec
 from sharedstate._cache import Known, LastKnown
 from sharedstate._scripts import HISTORY, READ, WRITE, Script
-from sharedstate.errors import FeedTrimmed, InvalidDocument, NotAnObject, StoreUnavailable, VersionConflict
+from sharedstate.errors import (
+    FeedTrimmed,
+    InvalidDocument,
+    NotAnObject,
+    SharedStateError,
+    StoreUnavailable,
+    VersionConflict,
+)
 from sharedstate.keys import (
     DEFAULT_FEED_MAXLEN,
     DEFAULT_HISTORY_BUDGET,
@@ -44,6 +51,11 @@ log = logging.getLogger("sharedstate")
 STREAM_ID = re.compile(r"\d+(-\d+)?")
 WATCH_BLOCK_SECONDS = 1.0  # longest XREAD BLOCK: well under any sane socket timeout
 WATCH_BATCH = 100
+# A put of more fields than this is staged: its fields go to Redis in chunks, each a short
+# command, and one script swaps them in. Written in one script, 380k fields held Redis ~1 s.
+STAGE_FIELDS = 20_000
+STAGE_CHUNK = 5_000
+STAGE_TTL = 3600  # seconds a staged put's fields outlive a client that died before the swap
 STALE_WARNING_EVERY = 10.0  # seconds between two "serving stale copies" warnings
 
 
@@ -55,6 +67,7 @@ class Call(Generic[T]):
     cache. ``stale`` answers from the last known copy when Redis is unavailable (or re-raises).
     ``alone``: never batched with other calls (a blocking read would hold them up).
     ``writes``: the call changes data, so one left unanswered has an unknown outcome.
+    ``before``: commands sent first, in order, each on its own (a wide put's staged fields).
     """
 
     command: tuple[Any, ...]
@@ -64,11 +77,24 @@ class Call(Generic[T]):
     stale: Callable[[StoreUnavailable], T] | None = None
     alone: bool = False
     writes: bool = False
+    before: tuple[tuple[Any, ...], ...] = ()
 
     def eval_command(self) -> tuple[Any, ...]:
         """The EVAL form of an EVALSHA command."""
         assert self.script is not None
         return ("EVAL", self.script.source, *self.command[2:])
+
+
+def _stage_commands(key: str, fields: list[tuple[str, bytes]]) -> tuple[tuple[Any, ...], ...]:
+    """DEL, then HSET chunks (the first followed by EXPIRE, so a dead client leaves nothing for good)."""
+    commands: list[tuple[Any, ...]] = [("DEL", key)]
+    for start in range(0, len(fields), STAGE_CHUNK):
+        commands.append(
+            ("HSET", key, *(part for pair in fields[start : start + STAGE_CHUNK] for part in pair))
+        )
+        if start == 0:
+            commands.append(("EXPIRE", key, STAGE_TTL))
+    return tuple(commands)
 
 
 class Unchanged:
@@ -334,13 +360,20 @@ class Core:
         writer: str | None = None,
         dedup: bool = True,
         remove: Iterable[str] = (),
+        staged: list[tuple[str, bytes]] | None = None,
     ) -> Call[T]:
         keys = self.keys
         removing = list(remove)
+        write_id = secrets.token_hex(8)
+        before: tuple[tuple[Any, ...], ...] = ()
+        stage: tuple[str, ...] = ()
+        if staged is not None:
+            stage = (keys.put_stage(write_id),)
+            before = _stage_commands(stage[0], staged)
         command = (
             "EVALSHA",
             WRITE.sha,
-            9,
+            9 + len(stage),
             keys.data(name),
             keys.meta(name),
             keys.names,
@@ -348,8 +381,9 @@ class Core:
             keys.history(name),
             keys.tombstones,
             keys.floor,
-            keys.write_id(secrets.token_hex(8)),
+            keys.write_id(write_id),
             keys.feed_bytes,
+            *stage,
             op,
             _check_expected(expected),
             name,
@@ -372,6 +406,7 @@ class Core:
             f"write document {name!r}",
             WRITE,
             writes=True,
+            before=before,
         )
 
     def _parse_written(self, name: str, expected: int | None, raw: list[Any]) -> Written:
@@ -392,6 +427,11 @@ class Core:
             raise self._not_object(name)
         if status == "toolarge":
             raise self._too_large(name, value)
+        if status == "stagelost":
+            raise SharedStateError(
+                f"the fields of {name!r}, sent ahead of its write, were gone from Redis when it came "
+                "(evicted or lost): nothing was written; write it again"
+            )
         raise InvalidDocument(f"unexpected answer {status!r} from the write script")
 
     def _too_large(self, name: str, size: int) -> InvalidDocument:
@@ -408,12 +448,25 @@ class Core:
         return encoded
 
     def put(
-        self, name: str, data: Any, expected: int | None, op: str = "put", writer: str | None = None
+        self,
+        name: str,
+        data: Any,
+        expected: int | None,
+        op: str = "put",
+        writer: str | None = None,
+        stage: bool = True,
     ) -> Call[Written]:
         """Replace a document (``op="restore"`` when a snapshot puts it back: a bulk write whose
-        re-send is harmless, so it keeps no write id)."""
+        re-send is harmless, so it keeps no write id). ``stage``: a very wide object may go to
+        Redis in chunks first (not inside a transaction: put_all)."""
         encoded = self._encode_whole(name, data)
-        args = [part for pair in encoded.fields for part in pair]
+        if stage and op == "put" and encoded.kind == KIND_OBJECT and len(encoded.fields) > STAGE_FIELDS:
+            staged: list[tuple[str, bytes]] | None = encoded.fields
+            args: list[Any] = [str(encoded.size)]
+            op = "staged"
+        else:
+            staged = None
+            args = [part for pair in encoded.fields for part in pair]
 
         def done(written: Written) -> Written:
             known = Known(
@@ -422,14 +475,16 @@ class Core:
             self.cache.remember(name, known)
             return written
 
-        return self._write(op, name, expected, args, done, encoded.kind, writer, op != "restore")
+        return self._write(
+            op, name, expected, args, done, encoded.kind, writer, op != "restore", staged=staged
+        )
 
     def put_all(self, documents: Mapping[str, Any]) -> list[Call[Written]]:
         """The puts of every document, all checked first: InvalidDocument names every problem."""
         calls, problems = [], []
         for name, data in documents.items():
             try:
-                calls.append(self.put(name, data, None))
+                calls.append(self.put(name, data, None, stage=False))
             except InvalidDocument as exc:
                 problems.append(str(exc))
         if problems:
@@ -446,6 +501,7 @@ class Core:
             call.action,
             call.script,
             writes=True,
+            before=call.before,
         )
 
     def _as_document(self, name: str, data: Any, written: Written) -> Document:

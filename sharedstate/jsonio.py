@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -184,3 +185,48 @@ def loads_tagged(text: str | bytes, *, exact_ints: bool = True) -> Any:
     if value is _UNREAD:
         value = _DECODER.decode(raw.decode("utf-8"))
     return _untag(value) if b"$" in raw and _KEY_MARK_BYTES in raw else value
+
+
+def untag(value: Any) -> Any:
+    """A value decoded as plain JSON, read as the tagged dialect (``{"$set": [...]}`` a set, ...)."""
+    return _untag(value)
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_EXACT = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def loads_entries(text: str) -> Any:
+    """``json.loads`` that decodes a top-level object one entry at a time (anything else at once).
+
+    One C call decoding megabytes holds the GIL throughout; entry by entry, a thread doing this
+    lets the event loop run between entries. Ints keep every digit; NaN and Infinity are refused.
+    """
+    at = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if not text.startswith("{", at):
+        return _EXACT.decode(text)
+    result: dict[str, Any] = {}
+    at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+    if text.startswith("}", at):
+        at += 1
+    else:
+        while True:
+            key, at = _EXACT.raw_decode(text, at)
+            if not isinstance(key, str):
+                raise ValueError(f"an object key must be a string (at offset {at})")
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if not text.startswith(":", at):
+                raise ValueError(f"expected ':' at offset {at}")
+            at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+            result[key], at = _EXACT.raw_decode(text, at)
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text.startswith(",", at):
+                at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+                continue
+            if text.startswith("}", at):
+                at += 1
+                break
+            raise ValueError(f"expected ',' or '}}' at offset {at}")
+    if _SPACE.match(text, at).end() != len(text):  # type: ignore[union-attr]
+        raise ValueError(f"extra data after the value at offset {at}")
+    return result

@@ -55,6 +55,7 @@ DEFAULT_WRITE_ID_TTL = 120
 """Seconds a write's id is remembered, so a write re-sent by redis-py's retry applies once."""
 
 INFO_BATCH = 1000  # metadata reads per pipeline when listing documents
+BEFORE_BATCH = 8  # staged chunks of a wide put per pipeline (a few MB per round trip)
 DEFAULT_TIMEOUT = 10.0
 """Seconds within which any call either answers or raises StoreUnavailable (from_url clients)."""
 
@@ -171,6 +172,10 @@ class Keys:
     def stage(self, name: str) -> str:
         """Hash a restore fills with a very wide document's fields before it swaps them in."""
         return self._system(f"stage:{name}")
+
+    def put_stage(self, write_id: str) -> str:
+        """Hash a put of a very wide document fills, a chunk per command, before its swap."""
+        return self._system(f"put:{write_id}")
 
     def job_lock(self, job: str) -> str:
         """The lease a run of the worker's job ``job`` holds, so two runs never overlap."""

@@ -13,7 +13,7 @@ from redis.retry import Retry
 from sharedstate._core import Call, Core, Unchanged, WatchState
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
+from sharedstate.keys import BEFORE_BATCH, DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.options import (
     StoreOptions,
@@ -108,6 +108,11 @@ class SharedStore:
     def _run(self, call: Call[T]) -> T:
         try:
             with translate_errors(call.action, call.writes):
+                for start in range(0, len(call.before), BEFORE_BATCH):  # a round trip per batch
+                    pipe = self._redis.pipeline(transaction=False)
+                    for command in call.before[start : start + BEFORE_BATCH]:
+                        pipe.execute_command(*command)
+                    pipe.execute()
                 try:
                     raw = self._redis.execute_command(*call.command)
                 except redis.exceptions.NoScriptError:

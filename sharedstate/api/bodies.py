@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 
 from sharedstate.api.errors import APIError
-from sharedstate.jsonio import loads_tagged
+from sharedstate.jsonio import loads_entries, loads_tagged, untag
 
 Format = Annotated[
     Literal["plain", "tagged"],
@@ -48,6 +48,16 @@ def _decode(raw: bytes, dialect: str) -> Any:
     return json.loads(raw, parse_constant=_no_constants)
 
 
+def _decode_large(raw: bytes, dialect: str) -> Any:
+    """``_decode`` for a large body, in a thread: entry by entry, so the loop keeps turning."""
+    value = loads_entries(raw.decode("utf-8"))
+    if dialect == "tagged" and b'"$' in raw:
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("$"):
+            return loads_tagged(raw)  # the whole document is one tag
+        return {key: untag(item) for key, item in value.items()} if isinstance(value, dict) else untag(value)
+    return value
+
+
 async def read_json(request: Request, dialect: str = "plain") -> Any:
     """The request body as JSON (``dialect`` tagged: the lossless one); 415 for a non-JSON
     content type, 422 if it does not parse.
@@ -64,7 +74,7 @@ async def read_json(request: Request, dialect: str = "plain") -> Any:
         raise APIError(422, "invalid_json", "the request body is empty: send a JSON value")
     try:
         if len(raw) > OFF_LOOP_BYTES:  # decoding megabytes on the event loop stalls every request
-            return await asyncio.to_thread(_decode, raw, dialect)
+            return await asyncio.to_thread(_decode_large, raw, dialect)
         return _decode(raw, dialect)
     except RecursionError:
         raise APIError(422, "invalid_json", "the body is nested too deeply") from None

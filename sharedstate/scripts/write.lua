@@ -9,8 +9,11 @@
 -- KEYS[7] version floor    ss:{ns}:floor      raised by a restore (read for new documents)
 -- KEYS[8] write id         ss:{ns}:w:<id>     result of this write, for re-sends
 -- KEYS[9] feed bytes       ss:{ns}:feedbytes  bytes the feed and histories hold
+-- KEYS[10] staged fields   ss:{ns}:sys:put:<id> (op staged only)
 --
--- ARGV[1]  op: put | merge | set_field | delete_field | delete | restore
+-- ARGV[1]  op: put | merge | set_field | delete_field | delete | restore; or staged: a put of
+--          a very wide object whose fields the client wrote to KEYS[10] beforehand, chunk by
+--          chunk (one script writing them all held Redis for a second); ARGV[14] is its size
 -- ARGV[2]  expected version: '' none, '0' must not exist, else that version
 -- ARGV[3]  document name
 -- ARGV[4]  writer
@@ -40,16 +43,23 @@ local unpack = unpack or table.unpack
 local function fmt(n) return string.format('%d', n) end
 --#include feed
 
+local staged = ARGV[1] == 'staged'
+local function refuse(result)  -- an answer that writes nothing: the staged fields go too
+  if staged then redis.call('UNLINK', KEYS[10]) end
+  return result
+end
+
 local remember = tonumber(ARGV[10]) > 0
 if remember then
   local done = redis.call('GET', KEYS[8])
   if done then
     local v, t, id = string.match(done, '^(%d+)|([^|]*)|(.*)$')
-    return {'dup', v, t, id, ''}
+    return refuse({'dup', v, t, id, ''})
   end
 end
 
 local op = ARGV[1]
+if staged then op = 'put' end
 local nremove = tonumber(ARGV[13])
 local FIRST = 14 + nremove
 local meta = redis.call('HMGET', KEYS[2], 'v', 'k', 's')
@@ -59,7 +69,10 @@ local kind = oldkind
 local size = tonumber(meta[3]) or 0
 
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= cur then
-  return {'conflict', fmt(cur)}
+  return refuse({'conflict', fmt(cur)})
+end
+if staged and redis.call('EXISTS', KEYS[10]) == 0 then
+  return {'stagelost', fmt(cur)}  -- expired or lost before this call: nothing written
 end
 
 local whole = (op == 'put' or op == 'restore')
@@ -87,7 +100,11 @@ end
 if whole then
   kind = ARGV[5]
   size = 0
-  for i = FIRST, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
+  if staged then
+    size = tonumber(ARGV[FIRST])
+  else
+    for i = FIRST, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] end
+  end
   if kind == 'v' then size = #ARGV[FIRST + 1] end
 elseif op == 'merge' or op == 'set_field' then
   for i = FIRST, #ARGV, 2 do
@@ -101,7 +118,7 @@ elseif op == 'delete_field' then
   if #removed == 0 then return {'noop', fmt(cur)} end
 end
 if size > tonumber(ARGV[6]) then
-  return {'toolarge', fmt(size)}
+  return refuse({'toolarge', fmt(size)})
 end
 
 -- Versions come from a hybrid clock: the server's time in microseconds, or one more than the
@@ -132,7 +149,10 @@ if op == 'delete' then
   redis.call('SREM', KEYS[3], ARGV[3])
   redis.call('HSET', KEYS[6], ARGV[3], fmt(ver))
 else
-  if op == 'put' and kind == 'o' and oldkind == 'o' then
+  if staged then
+    redis.call('UNLINK', KEYS[1])  -- freed off the main thread, however many fields it had
+    redis.call('RENAME', KEYS[10], KEYS[1])
+  elseif op == 'put' and kind == 'o' and oldkind == 'o' then
     -- write (and record) only what differs from the document as it is
     local old = {}
     local flat = redis.call('HGETALL', KEYS[1])
@@ -170,6 +190,8 @@ end
 
 if changed then
   payload = pack_fields(changed, 1)
+elseif staged then
+  payload = ''
 elseif kind == 'o' and op ~= 'delete' and op ~= 'delete_field' then
   payload = pack_fields(ARGV, FIRST)
 end
@@ -178,7 +200,7 @@ if #removed > 0 then gone = pack_names(removed) end
 
 -- feed and history carry the change, unless larger than ARGV[11]
 local omitted = '0'
-if #payload + #gone > tonumber(ARGV[11]) then
+if staged or #payload + #gone > tonumber(ARGV[11]) then
   payload = ''
   gone = ''
   omitted = '1'

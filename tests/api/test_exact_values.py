@@ -76,3 +76,20 @@ def test_tagged_text_indented_by_hand_or_by_a_tool(api: Api, store: SharedStore)
     body = '{\n  "ids": {\n    "$set": [1, 2]\n  },\n  "keep": { "$dict": { "$set": 1 } }\n}'
     assert api.put("/v1/docs/exact?format=tagged", content=body, headers=TAGGED).status_code == 200
     assert store.get("exact").data == {"ids": {1, 2}, "keep": {"$set": 1}}
+
+
+def test_large_bodies_decode_the_same_off_the_loop(api: Api, store: SharedStore) -> None:
+    big = {f"k{i}": {"n": i, "ratio": 1.0, "id": 12345678901234567890 + i} for i in range(20_000)}
+    body = json.dumps(big)
+    assert len(body) > 256 * 1024
+    assert api.put("/v1/docs/big", content=body, headers=TAGGED).status_code == 200
+    assert store.get("big").data == big
+    tagged = json.dumps({**big, "ids": {"$set": [1, 2]}, "own": {"$dict": {"$set": 1}}})
+    assert api.put("/v1/docs/big?format=tagged", content=tagged, headers=TAGGED).status_code == 200
+    assert store.get("big").data == {**big, "ids": {1, 2}, "own": {"$set": 1}}
+    whole_tag = json.dumps({"$set": list(range(60_000))})
+    assert api.put("/v1/docs/set?format=tagged", content=whole_tag, headers=TAGGED).status_code == 200
+    assert store.get("set").data == set(range(60_000))
+    for bad in (body[:-1], body + "x", body.replace(":", " ", 1), body.replace('"k1"', "1", 1)):
+        response = api.put("/v1/docs/big", content=bad, headers=TAGGED)
+        assert response.status_code == 422 and response.json()["error"] == "invalid_json"

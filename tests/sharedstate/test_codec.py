@@ -39,3 +39,37 @@ def test_a_failed_pack_leaves_the_packer_clean() -> None:
     with pytest.raises(TypeError):
         codec._pack([1, object()])
     assert codec._pack([2]) == msgpack.packb([2])
+
+
+def test_loads_entries_is_json_loads() -> None:
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sharedstate.jsonio import loads_entries
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text()
+    )
+    values = st.recursive(
+        scalars, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(values, st.sampled_from([None, 1]))
+    def check(value: object, indent: int | None) -> None:
+        text = json.dumps(value, indent=indent)
+        assert loads_entries(text) == json.loads(text)
+
+    check()
+    for bad in ("{", '{"a" 1}', '{"a": 1,}', '{"a": 1} x', "{1: 2}", '{"a": NaN}', ""):
+        try:
+            loads_entries(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {bad!r}")

@@ -230,3 +230,17 @@ def loads_entries(text: str) -> Any:
     if _SPACE.match(text, at).end() != len(text):  # type: ignore[union-attr]
         raise ValueError(f"extra data after the value at offset {at}")
     return result
+
+
+def encode_entries(value: Any, *, tagged: bool = False) -> bytes:
+    """The JSON of ``value`` (plain, or ``tagged``), a top-level object encoded one entry at a
+    time: for a thread, which then lets the event loop run between entries (see loads_entries)."""
+    encode = encode_tagged if tagged else _encode_plain
+    if not isinstance(value, dict) or (tagged and len(value) == 1 and next(iter(value)).startswith("$")):
+        return encode(value)
+    parts = [_ESCAPED.encode(key).encode() + b":" + encode(item) for key, item in value.items()]
+    return b"{" + b",".join(parts) + b"}"
+
+
+def _encode_plain(value: Any) -> bytes:
+    return dumps_plain(value).encode()

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from sharedstate import AsyncSharedStore, Document, DocumentNotFound
-from sharedstate.jsonio import dumps_plain, encode_tagged
+from sharedstate.jsonio import dumps_plain, encode_entries, encode_tagged
 from sharedstate.offload import is_large
 
 Body = tuple[int, bytes]  # (version, rendered body)
@@ -20,12 +20,22 @@ def _envelope(doc: Document) -> dict[str, object]:
 
 def render_document(doc: Document) -> bytes:
     """The body of ``GET /v1/docs/{name}``: sets as sorted lists."""
+    if is_large(doc.data):
+        return _render_large(doc, tagged=False)
     return dumps_plain(_envelope(doc)).encode()
 
 
 def render_tagged(doc: Document) -> bytes:
     """The body of ``GET /v1/docs/{name}?format=tagged``: lossless (the snapshots' dialect)."""
+    if is_large(doc.data):
+        return _render_large(doc, tagged=True)
     return encode_tagged(_envelope(doc))
+
+
+def _render_large(doc: Document, tagged: bool) -> bytes:
+    # the data entry by entry (run in a thread: the loop turns between entries)
+    head = {key: value for key, value in _envelope(doc).items() if key != "data"}
+    return dumps_plain(head).encode()[:-1] + b',"data":' + encode_entries(doc.data, tagged=tagged) + b"}"
 
 
 class DocumentReads:

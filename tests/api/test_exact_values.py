@@ -93,3 +93,16 @@ def test_large_bodies_decode_the_same_off_the_loop(api: Api, store: SharedStore)
     for bad in (body[:-1], body + "x", body.replace(":", " ", 1), body.replace('"k1"', "1", 1)):
         response = api.put("/v1/docs/big", content=bad, headers=TAGGED)
         assert response.status_code == 422 and response.json()["error"] == "invalid_json"
+
+
+def test_large_documents_render_the_same(api: Api, store: SharedStore) -> None:
+    big = {f"k{i}": {"n": i, "ids": {i, i + 1}} for i in range(25_000)}
+    big["$own"] = 1
+    store.put("big", big)
+    plain = api.get("/v1/docs/big").json()
+    assert plain["data"]["k7"] == {"n": 7, "ids": [7, 8]} and plain["version"] == store.info("big").version
+    tagged = api.get("/v1/docs/big?format=tagged")
+    written = api.put(
+        "/v1/docs/big?format=tagged", content=json.dumps(json.loads(tagged.text)["data"]), headers=TAGGED
+    )
+    assert written.status_code == 200 and store.get("big").data == big

@@ -73,3 +73,34 @@ def test_loads_entries_is_json_loads() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {bad!r}")
+
+
+def test_encode_entries_is_the_whole_encoding() -> None:
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sharedstate.jsonio import dumps_plain, encode_entries, loads_tagged
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text()
+    )
+    keys = st.text() | st.sampled_from(["$set", "$dict", "$x"])
+    values = st.recursive(
+        scalars | st.frozensets(st.integers()) | st.sets(st.text()),
+        lambda inner: st.lists(inner) | st.dictionaries(keys, inner),
+        max_leaves=20,
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def check(value: object) -> None:
+        assert json.loads(encode_entries(value)) == json.loads(dumps_plain(value))
+        assert loads_tagged(encode_entries(value, tagged=True)) == value
+
+    check()

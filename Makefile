@@ -34,9 +34,15 @@ test: $(VENV)/.dev redis-server lint typecheck test-js
 	@echo "PYTHONHASHSEED=$(HASHSEED)"
 	PYTHONHASHSEED=$(HASHSEED) $(BIN)/pytest -m "not reliability and not browser and not packaging"
 
-# The console's pure modules (lossless JSON, SSE parsing, diff, replay) under node --test.
-test-js: node
+# The console's pure modules (lossless JSON, SSE parsing, diff, replay) under node --test, and
+# its JSDoc types under tsc --strict (TypeScript from the npm registry, in .node/, pinned).
+TSC := .node/node_modules/.bin/tsc
+$(TSC): | node
+	npm install --silent --no-audit --no-fund --prefix .node typescript@5.9.3 >/dev/null
+
+test-js: node $(TSC)
 	node --test tests/console/js/
+	$(TSC) -p tsconfig.json
 
 # The wheel as users install it: a fresh venv without extras, run from a bot's own directory.
 test-packaging: $(VENV)/.dev redis-server
@@ -73,12 +79,12 @@ redis-server:
 
 # The console's JavaScript tests need Node.js; as root we install it, otherwise we say how.
 node:
-	@command -v node >/dev/null 2>&1 || { \
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing nodejs with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; \
+	    echo "installing nodejs and npm with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
 	  else \
-	    echo "node is not installed: run 'sudo apt-get install nodejs' and 'make test' again" >&2; \
+	    echo "node and npm are needed: run 'sudo apt-get install nodejs npm' and 'make test' again" >&2; \
 	    exit 1; \
 	  fi; }
 

@@ -44,7 +44,7 @@ export function replay(changesNewestFirst) {
   /** @type {any} */
   let state;
   let known = false;
-  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+  const isObject = (/** @type {unknown} */ v) => v !== null && typeof v === "object" && !Array.isArray(v);
   for (const change of [...changesNewestFirst].reverse()) {
     if (change.omitted) known = false;
     else if (change.op === "restore") { state = change.fields; known = true; }

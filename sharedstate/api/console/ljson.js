@@ -26,7 +26,7 @@ export class Obj {
   get(key) { const found = this.entries.find(([k]) => k === key); return found ? found[1] : undefined; }
 }
 
-/** @typedef {null | boolean | string | Num | Obj | Value[]} Value */
+/** @typedef {null | boolean | string | Num | Obj | any[]} Value (arrays hold Values) */
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
@@ -39,9 +39,9 @@ const SPACE = /[ \t\n\r]*/y;
  */
 export function parse(text) {
   let at = 0;
-  const fail = (what) => { throw new SyntaxError(`${what} at offset ${at}`); };
+  const fail = (/** @type {string} */ what) => { throw new SyntaxError(`${what} at offset ${at}`); };
   const skip = () => { SPACE.lastIndex = at; SPACE.exec(text); at = SPACE.lastIndex; };
-  const match = (pattern) => {
+  const match = (/** @type {RegExp} */ pattern) => {
     pattern.lastIndex = at;
     const found = pattern.exec(text);
     if (!found) return null;

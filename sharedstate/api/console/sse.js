@@ -17,7 +17,7 @@ export function sseParser(onEvent) {
   let type = "";
   /** @type {string | null} */
   let id = null;
-  const line = (text) => {
+  const line = (/** @type {string} */ text) => {
     if (text === "") {
       if (data.length) onEvent({ type: type || "message", data: data.join("\n"), id });
       data = []; type = "";

@@ -27,7 +27,7 @@ class DeadlineH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._waiting_for: type[h11._util.Sentinel] = h11.IDLE
+        self._waiting_for: object = h11.IDLE
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,7 +54,7 @@ class DeadlineH11Protocol(H11Protocol):
         elif state not in (h11.IDLE, h11.SEND_BODY):
             self._disarm()
 
-    def _arm(self, state: type[h11._util.Sentinel], seconds: float) -> None:
+    def _arm(self, state: object, seconds: float) -> None:
         self._disarm()
         self._waiting_for = state
         self._deadline = self.loop.call_later(seconds, self._expired)

@@ -233,9 +233,11 @@ def loads_entries(text: str) -> Any:
 
 
 def encode_entries(value: Any, *, tagged: bool = False) -> bytes:
-    """The JSON of ``value`` (plain, or ``tagged``), a top-level object encoded one entry at a
-    time: for a thread, which then lets the event loop run between entries (see loads_entries)."""
+    """The JSON of ``value`` (plain, or ``tagged``), a top-level object or list encoded one entry
+    at a time: for a thread, which then lets the event loop run between entries (loads_entries)."""
     encode = encode_tagged if tagged else _encode_plain
+    if isinstance(value, list):
+        return b"[" + b",".join(encode(item) for item in value) + b"]"
     if not isinstance(value, dict) or (tagged and len(value) == 1 and next(iter(value)).startswith("$")):
         return encode(value)
     parts = [_ESCAPED.encode(key).encode() + b":" + encode(item) for key, item in value.items()]

@@ -15,10 +15,11 @@ from sharedstate.api.bodies import ANY_JSON_BODY, OBJECT_BODY, Format, etag, par
 from sharedstate.api.deps import AppState, app_state, audit, caller
 from sharedstate.api.errors import APIError
 from sharedstate.api.models import ChangeOut, DocumentInfoOut, DocumentOut, ErrorOut, WrittenOut
-from sharedstate.jsonio import dumps_plain
+from sharedstate.jsonio import dumps_plain, encode_entries
 from sharedstate.keys import NAME_RE
 
 T = TypeVar("T")
+LARGE_LIST = 5000
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 Name = Annotated[
@@ -128,14 +129,15 @@ async def list_documents(
         infos = [item for item in found if isinstance(item, DocumentInfo)]  # deleted meanwhile: left out
         more = page and start + len(page) < len(names)
         headers = {"Link": f'</v1/docs?limit={limit}&after={quote(page[-1])}>; rel="next"'} if more else None
-    return json_response(
-        [
-            {"name": i.name, "version": i.version, "updated_at": i.updated_at, "updated_by": i.updated_by,
-             "kind": i.kind, "size": i.size}
-            for i in infos
-        ],
-        headers=headers,
-    )  # fmt: skip
+    rows = [
+        {"name": i.name, "version": i.version, "updated_at": i.updated_at, "updated_by": i.updated_by,
+         "kind": i.kind, "size": i.size}
+        for i in infos
+    ]  # fmt: skip
+    if len(rows) > LARGE_LIST:  # megabytes of JSON: a row at a time, in a thread
+        body = await asyncio.to_thread(encode_entries, rows)
+        return Response(body, media_type="application/json", headers=headers)
+    return json_response(rows, headers=headers)
 
 
 @router.get(

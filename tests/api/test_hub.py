@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import redis
 
@@ -23,13 +25,22 @@ async def _take(hub: ChangeHub, subscription: events.Subscription, count: int) -
     return got
 
 
+@contextlib.asynccontextmanager
+async def _hub(server: RedisProcess) -> AsyncIterator[tuple[AsyncSharedStore, ChangeHub]]:
+    store = AsyncSharedStore.from_url(server.url, "hub")
+    hub = ChangeHub(store, 10)
+    try:
+        yield store, hub
+    finally:
+        await hub.close()
+        await store.close()
+
+
 def test_resume_from_memory_and_from_further_back(
     redis_server: RedisProcess, real_redis: redis.Redis
 ) -> None:
     async def run() -> None:
-        store = AsyncSharedStore.from_url(redis_server.url, "hub")
-        hub = ChangeHub(store, 10)
-        try:
+        async with _hub(redis_server) as (store, hub):
             live = await hub.subscribe(None, "t", None)
             first = await store.put("a", {"n": 0})
             seen = await _take(hub, live, 1)
@@ -46,9 +57,6 @@ def test_resume_from_memory_and_from_further_back(
             assert [c.id for c in got] == [c.id for c in everything]
             after = await store.set_field("a", "n", -1)
             assert (await _take(hub, old, 1))[0].version == after  # then live, nothing twice
-        finally:
-            await hub.close()
-            await store.close()
 
     asyncio.run(run())
 
@@ -57,9 +65,7 @@ def test_a_stream_that_never_reads_is_ended_not_buffered(
     redis_server: RedisProcess, real_redis: redis.Redis
 ) -> None:
     async def run() -> None:
-        store = AsyncSharedStore.from_url(redis_server.url, "hub")
-        hub = ChangeHub(store, 10)
-        try:
+        async with _hub(redis_server) as (store, hub):
             stuck = await hub.subscribe(None, "t", None)
             reading = await hub.subscribe(None, "t", None)
             taking = asyncio.ensure_future(_take(hub, reading, events.QUEUE + 10))
@@ -73,8 +79,5 @@ def test_a_stream_that_never_reads_is_ended_not_buffered(
                 assert exc.ended.error == "too_slow"
             else:
                 raise AssertionError("the stuck stream was not ended")
-        finally:
-            await hub.close()
-            await store.close()
 
     asyncio.run(run())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sharedstate import codec
+from sharedstate.jsonio import dumps_plain, encode_entries, loads_entries, loads_tagged
 
 
 def _value(i: int) -> Any:
@@ -41,23 +45,14 @@ def test_a_failed_pack_leaves_the_packer_clean() -> None:
     assert codec._pack([2]) == msgpack.packb([2])
 
 
+JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
+
+
 def test_loads_entries_is_json_loads() -> None:
-    import json
-
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from sharedstate.jsonio import loads_entries
-
-    scalars = (
-        st.none()
-        | st.booleans()
-        | st.integers()
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text()
-    )
     values = st.recursive(
-        scalars, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20
+        JSON_SCALARS, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20
     )
 
     @settings(max_examples=300, deadline=None)
@@ -76,23 +71,9 @@ def test_loads_entries_is_json_loads() -> None:
 
 
 def test_encode_entries_is_the_whole_encoding() -> None:
-    import json
-
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from sharedstate.jsonio import dumps_plain, encode_entries, loads_tagged
-
-    scalars = (
-        st.none()
-        | st.booleans()
-        | st.integers()
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text()
-    )
     keys = st.text() | st.sampled_from(["$set", "$dict", "$x"])
     values = st.recursive(
-        scalars | st.frozensets(st.integers()) | st.sets(st.text()),
+        JSON_SCALARS | st.frozensets(st.integers()) | st.sets(st.text()),
         lambda inner: st.lists(inner) | st.dictionaries(keys, inner),
         max_leaves=20,
     )

@@ -128,8 +128,8 @@ class ChangeHub:
             del self._per_token[token]
 
     async def changes(self, subscription: Subscription, heartbeat: float) -> AsyncIterator[Change | None]:
-        """The subscription's changes in feed order, None every ``heartbeat`` idle seconds; ends
-        after yielding nothing more when the stream must end (raises FeedTrimmed, or returns Ended)."""
+        """The subscription's changes in feed order, and None after each ``heartbeat`` idle seconds.
+        StreamEnded when the stream must end (FeedTrimmed when a catch-up read finds a gap)."""
         while True:
             try:
                 item = await asyncio.wait_for(subscription.queue.get(), heartbeat)

@@ -1,0 +1,1 @@
+"""Adapters for bot frameworks (each needs its framework installed: ``sharedstate[telegram]``)."""

@@ -14,7 +14,7 @@ import redis
 
 from sharedstate import AsyncSharedStore, InvalidDocument, SharedStore
 from sharedstate.redis_server import RedisProcess
-from tests.integrations.offline import OfflineRequest, application, message
+from examples.bot.offline import OfflineRequest, application, message
 
 telegram_ext = pytest.importorskip("telegram.ext")
 from sharedstate.integrations.telegram import SharedStatePersistence  # noqa: E402

@@ -1,5 +1,6 @@
-"""A python-telegram-bot Application that runs without network: its Bot API calls are answered
-here (getMe, sendMessage), the way PTB's own tests replace the request layer."""
+"""A python-telegram-bot Application that runs without network (the example bot's self-test and the
+tests use it): its Bot API calls are answered here (getMe, sendMessage), the way PTB's own tests
+replace the request layer."""
 
 from __future__ import annotations
 
@@ -33,10 +34,17 @@ class OfflineRequest(BaseRequest):
         return 1.0
 
     async def do_request(
-        self, url: str, method: str, request_data: RequestData | None = None, **timeouts: Any
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
         endpoint = url.rsplit("/", 1)[-1]
-        params = request_data.parameters if request_data is not None else {}
+        params: dict[str, Any] = dict(request_data.parameters) if request_data is not None else {}
         result: Any = True
         if endpoint == "getMe":
             result = BOT

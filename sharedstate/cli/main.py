@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from sharedstate import __version__
-from sharedstate.cli import doctor, durability, inspect, services, up
+from sharedstate.cli import doctor, durability, inspect, services, telegram, up
 from sharedstate.cli.context import err
 from sharedstate.errors import ConfigurationError, InvalidDocument, SharedStateError, UsageError
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.register(commands, common)
     up.register(commands, common)
     doctor.register(commands, common)
+    telegram.register(commands, common)
     return parser
 
 

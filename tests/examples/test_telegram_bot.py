@@ -7,13 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import redis
 
 from sharedstate import SharedStore
 from sharedstate.redis_server import RedisProcess
 
-pytest.importorskip("telegram")
 ROOT = Path(__file__).parents[2]
 
 

@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 import redis
 
-from sharedstate import AsyncSharedStore, InvalidDocument, SharedStore
-from sharedstate.redis_server import RedisProcess
 from examples.bot.offline import OfflineRequest, application, message
-
-telegram_ext = pytest.importorskip("telegram.ext")
-from sharedstate.integrations.telegram import SharedStatePersistence  # noqa: E402
+from sharedstate import AsyncSharedStore, InvalidDocument, SharedStore
+from sharedstate.integrations.telegram import SharedStatePersistence
+from sharedstate.redis_server import RedisProcess
 
 ROOT = Path(__file__).parents[2]
 (ASK,) = range(1)
@@ -165,3 +163,47 @@ def test_two_processes_with_a_thousand_users_each_overwrite_nothing(
     users = SharedStore(real_redis, "bot").load("ptb_user_data")
     assert len(users) == 2000
     assert all(users[str(user)] == {"round": 4, "user": user} for user in range(2000))
+
+
+def _pickle(path: Path, user_data: dict[str, Any]) -> None:
+    from telegram.ext import PicklePersistence
+
+    async def run() -> None:
+        source = PicklePersistence(filepath=path)
+        await source.get_user_data()
+        await source.get_conversations("greeting")
+        await source.update_user_data(7, user_data)
+        await source.update_chat_data(-5, {"title": "group"})
+        await source.update_bot_data({"motd": "hi"})
+        await source.update_conversation("greeting", (7, 7), 0)
+        await source.flush()
+
+    asyncio.run(run())
+
+
+def test_import_pickle_moves_a_pickle_persistence_file(
+    redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import datetime
+
+    from sharedstate.cli import main
+
+    monkeypatch.setenv("SHAREDSTATE_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("SHAREDSTATE_NAMESPACE", "bot")
+    _pickle(tmp_path / "bad.pickle", {"when": datetime.datetime(2026, 1, 1)})
+    assert main(["import-pickle", str(tmp_path / "bad.pickle")]) == 2
+    assert "user_data of user 7 at $.when" in capsys.readouterr().err
+    assert SharedStore(real_redis, "bot").names() == []  # checked first: nothing written
+
+    _pickle(tmp_path / "bot.pickle", {"score": 3})
+    assert main(["import-pickle", str(tmp_path / "bot.pickle")]) == 0
+    store = SharedStore(real_redis, "bot")
+    assert store.load("ptb_user_data") == {"7": {"score": 3}} and store.load("ptb_chat_data") == {
+        "-5": {"title": "group"}
+    }
+    assert store.load("ptb_bot_data") == {"motd": "hi"}
+    assert store.load("ptb_conversations") == {'["greeting",7,7]': 0}
+    assert main(["import-pickle", str(tmp_path / "bot.pickle")]) == 2  # again: refused, it exists
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["import-pickle", str(tmp_path / "missing.pickle")]) == 2

@@ -233,3 +233,35 @@ def test_worker_and_api_run_from_a_bot_directory(
     assert sorted(path.name for path in bot_dir.rglob("IMPORTED-*")) == [], worker.output() + api.output()
     assert "Traceback" not in worker.output(), worker.output()
     assert TOKEN not in worker.output() + api.output()
+
+
+def test_without_the_extra_import_pickle_says_what_to_install(
+    venv: Path, bot_dir: Path, redis_server: RedisProcess
+) -> None:
+    (bot_dir / "state.pickle").write_bytes(b"")
+    done = subprocess.run(
+        ["sharedstate", "import-pickle", "state.pickle"], env=_bot_env(bot_dir, venv, redis_server),
+        cwd=bot_dir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "sharedstate[telegram]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_telegram_extra_runs_the_example_bots_offline_test(
+    wheel: Path, tmp_path: Path, redis_server: RedisProcess, real_redis: object
+) -> None:
+    home = tmp_path / "venv-telegram"
+    subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=120)
+    subprocess.run(
+        [str(home / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[telegram]"],
+        check=True,
+        timeout=600,
+    )
+    bot = tmp_path / "bot"  # the user's own code: the example bot copied out of the repository
+    shutil.copytree(ROOT / "examples", bot / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    env = _bot_env(bot, home, redis_server)
+    done = subprocess.run(
+        [str(home / "bin" / "python"), "-m", "examples.bot.telegram_bot", "--offline"], env=env, cwd=bot,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "offline self-test passed" in done.stdout

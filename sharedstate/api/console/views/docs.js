@@ -124,6 +124,9 @@ async function saveDoc(text, version) {
   try {
     clearError();
     const written = await api("PUT", `${path(doc.name)}?format=tagged`, { body: text, headers: { "If-Match": `"${version}"` } });
+    // our own write comes back on the live feed too: it is not someone else's change meanwhile
+    state.editing = false;
+    doc.version = written.data.version;
     notify(`Saved ${doc.name} as version ${written.data.version}`);
     await openDoc(doc.name, true); await loadDocs();
   } catch (error) {

@@ -21,7 +21,8 @@ ROOT = Path(__file__).parents[2]
 (ASK,) = range(1)
 
 
-def _conversation() -> Any:
+def conversation() -> Any:
+    """/start asks a name; the next text answers it and ends the conversation."""
     from telegram import Update
     from telegram.ext import CommandHandler, ContextTypes, ConversationHandler, MessageHandler, filters
 
@@ -57,14 +58,14 @@ def test_a_conversation_started_in_one_process_continues_in_the_other(
     async def run() -> None:
         first_request, second_request = OfflineRequest(), OfflineRequest()
         first = application(_persistence(redis_server), first_request)
-        first.add_handler(_conversation())
+        first.add_handler(conversation())
         async with first:
             await first.process_update(message(first, 42, "/start"))
             await first.update_persistence()
         assert first_request.sent == [(42, "What is your name?")]
 
         second = application(_persistence(redis_server), second_request)  # another process's view
-        second.add_handler(_conversation())
+        second.add_handler(conversation())
         async with second:
             await second.process_update(message(second, 42, "Ada"))
             await second.update_persistence()
@@ -74,6 +75,24 @@ def test_a_conversation_started_in_one_process_continues_in_the_other(
     store = SharedStore(real_redis, "bot")
     assert store.load("ptb_user_data") == {"42": {"name": "Ada"}}
     assert store.load("ptb_conversations", {}) == {}  # ended: the state is gone
+
+
+def test_a_conversation_moves_between_two_os_processes(
+    redis_server: RedisProcess, real_redis: redis.Redis
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SHAREDSTATE_REDIS_URL": redis_server.url,
+           "SHAREDSTATE_NAMESPACE": "bot"}  # fmt: skip
+
+    def step(text: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "tests.integrations.ptb_conversation", text], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert step("/start") == "What is your name?\n"
+    assert step("Grace") == "Hello Grace\n"  # a second process continues where the first stopped
+    assert step("Grace") == ""  # the conversation ended: plain text starts nothing
+    assert SharedStore(real_redis, "bot").get_field("ptb_user_data", "42") == {"name": "Grace"}
 
 
 def test_user_chat_bot_and_callback_data_round_trip(

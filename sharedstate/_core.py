@@ -14,7 +14,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,7 @@ from sharedstate.errors import (
     VersionConflict,
 )
 from sharedstate.keys import (
+    BEFORE_BATCH,
     DEFAULT_FEED_MAXLEN,
     DEFAULT_HISTORY_BUDGET,
     DEFAULT_HISTORY_LIMIT,
@@ -38,6 +39,7 @@ from sharedstate.keys import (
     DEFAULT_PAYLOAD_LIMIT,
     DEFAULT_STALE_CACHE_SIZE,
     DEFAULT_WRITE_ID_TTL,
+    INFO_BATCH,
     KIND_OBJECT,
     Keys,
     validate_name,
@@ -83,6 +85,12 @@ class Call(Generic[T]):
         """The EVAL form of an EVALSHA command."""
         assert self.script is not None
         return ("EVAL", self.script.source, *self.command[2:])
+
+
+def before_batches(call: Call[Any]) -> Iterator[tuple[tuple[Any, ...], ...]]:
+    """``call.before`` in pipelines of BEFORE_BATCH commands (a round trip each), for both clients."""
+    for start in range(0, len(call.before), BEFORE_BATCH):
+        yield call.before[start : start + BEFORE_BATCH]
 
 
 def _stage_commands(key: str, fields: list[tuple[str, bytes]]) -> tuple[tuple[Any, ...], ...]:
@@ -255,6 +263,12 @@ class Core:
             return None
         data = codec.decode_document(known.kind, known.fields, name)
         return Document(name, data, known.version, known.updated_at, known.updated_by, stale=True)
+
+    def info_batches(self, names: list[str]) -> Iterator[list[Call[DocumentInfo | None]]]:
+        """``info`` of ``names`` in pipelines of INFO_BATCH: no one call holds Redis or outlasts
+        the timeout, however many documents there are."""
+        for start in range(0, len(names), INFO_BATCH):
+            yield [self.info(name) for name in names[start : start + INFO_BATCH]]
 
     def info(self, name: str) -> Call[DocumentInfo | None]:
         """A document's version, time, writer, kind and encoded size, without its data."""

@@ -11,11 +11,11 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 
 from sharedstate._autopipe import AutoPipeline
-from sharedstate._core import Call, Core, Unchanged, WatchState
+from sharedstate._core import Call, Core, Unchanged, WatchState, before_batches
 from sharedstate._packing import with_hiredis_packing
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import BEFORE_BATCH, DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.offload import LARGE_BYTES, is_large, reply_bytes
 from sharedstate.options import (
@@ -112,9 +112,9 @@ class AsyncSharedStore:
     async def _run(self, call: Call[T]) -> T:
         try:
             with translate_errors(call.action, call.writes):
-                for start in range(0, len(call.before), BEFORE_BATCH):  # a round trip per batch
+                for batch in before_batches(call):
                     pipe = self._redis.pipeline(transaction=False)
-                    for command in call.before[start : start + BEFORE_BATCH]:
+                    for command in batch:
                         pipe.execute_command(*command)
                     await pipe.execute()
                 try:
@@ -194,12 +194,10 @@ class AsyncSharedStore:
         return info
 
     async def infos(self) -> list[DocumentInfo]:
-        """``info`` of every document, sorted by name (in pipelines of 1,000, as SharedStore.infos)."""
-        names = await self.names()
+        """``info`` of every document, sorted by name (in pipelines of 1,000)."""
         found = []
-        for start in range(0, len(names), INFO_BATCH):
-            batch = names[start : start + INFO_BATCH]
-            found += await self._run_many([self._core.info(name) for name in batch], "list documents")
+        for calls in self._core.info_batches(await self.names()):
+            found += await self._run_many(calls, "list documents")
         return [info for info in found if info is not None]
 
     async def history(self, name: str, limit: int = 20) -> list[Change]:

@@ -10,10 +10,10 @@ import redis
 import redis.exceptions
 from redis.retry import Retry
 
-from sharedstate._core import Call, Core, Unchanged, WatchState
+from sharedstate._core import Call, Core, Unchanged, WatchState, before_batches
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
-from sharedstate.keys import BEFORE_BATCH, DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, INFO_BATCH, Keys
+from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
 from sharedstate.models import Change, Document, DocumentInfo, Written
 from sharedstate.options import (
     StoreOptions,
@@ -108,9 +108,9 @@ class SharedStore:
     def _run(self, call: Call[T]) -> T:
         try:
             with translate_errors(call.action, call.writes):
-                for start in range(0, len(call.before), BEFORE_BATCH):  # a round trip per batch
+                for batch in before_batches(call):
                     pipe = self._redis.pipeline(transaction=False)
-                    for command in call.before[start : start + BEFORE_BATCH]:
+                    for command in batch:
                         pipe.execute_command(*command)
                     pipe.execute()
                 try:
@@ -174,13 +174,10 @@ class SharedStore:
         return info
 
     def infos(self) -> list[DocumentInfo]:
-        """``info`` of every document, sorted by name (pipelines of 1,000: a round trip each, and
-        no one call that holds Redis or outlasts the timeout however many documents there are)."""
-        names = self.names()
+        """``info`` of every document, sorted by name (in pipelines of 1,000)."""
         found = []
-        for start in range(0, len(names), INFO_BATCH):
-            batch = names[start : start + INFO_BATCH]
-            found += self._run_many([self._core.info(name) for name in batch], "list documents")
+        for calls in self._core.info_batches(self.names()):
+            found += self._run_many(calls, "list documents")
         return [info for info in found if info is not None]
 
     def history(self, name: str, limit: int = 20) -> list[Change]:

@@ -187,21 +187,26 @@ def loads_tagged(text: str | bytes, *, exact_ints: bool = True) -> Any:
     return _untag(value) if b"$" in raw and _KEY_MARK_BYTES in raw else value
 
 
-def untag(value: Any) -> Any:
-    """A value decoded as plain JSON, read as the tagged dialect (``{"$set": [...]}`` a set, ...)."""
-    return _untag(value)
-
-
 _SPACE = re.compile(r"[ \t\n\r]*")
 _EXACT = json.JSONDecoder(parse_constant=_no_constant)
 
 
-def loads_entries(text: str) -> Any:
-    """``json.loads`` that decodes a top-level object one entry at a time (anything else at once).
+def loads_entries(text: str, *, tagged: bool = False) -> Any:
+    """``json.loads`` (``tagged``: ``loads_tagged``) that decodes a top-level object one entry at a
+    time (anything else at once).
 
     One C call decoding megabytes holds the GIL throughout; entry by entry, a thread doing this
     lets the event loop run between entries. Ints keep every digit; NaN and Infinity are refused.
     """
+    value = _entries(text)
+    if not tagged or '"$' not in text:
+        return value
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)).startswith("$")):
+        return {key: _untag(item) for key, item in value.items()}  # entry by entry again
+    return _untag(value)  # the whole value is one tag, or not an object
+
+
+def _entries(text: str) -> Any:
     at = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
     if not text.startswith("{", at):
         return _EXACT.decode(text)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 
 from sharedstate.api.errors import APIError
-from sharedstate.jsonio import loads_entries, loads_tagged, untag
+from sharedstate.jsonio import loads_entries, loads_tagged
 
 Format = Annotated[
     Literal["plain", "tagged"],
@@ -50,12 +50,7 @@ def _decode(raw: bytes, dialect: str) -> Any:
 
 def _decode_large(raw: bytes, dialect: str) -> Any:
     """``_decode`` for a large body, in a thread: entry by entry, so the loop keeps turning."""
-    value = loads_entries(raw.decode("utf-8"))
-    if dialect == "tagged" and b'"$' in raw:
-        if isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith("$"):
-            return loads_tagged(raw)  # the whole document is one tag
-        return {key: untag(item) for key, item in value.items()} if isinstance(value, dict) else untag(value)
-    return value
+    return loads_entries(raw.decode("utf-8"), tagged=dialect == "tagged")
 
 
 async def read_json(request: Request, dialect: str = "plain") -> Any:

@@ -8,6 +8,7 @@ the watch state. The two clients only send ``Call.command`` and hand the answer 
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import random
@@ -20,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from sharedstate import codec
 from sharedstate._cache import Known, LastKnown
+from sharedstate._fresh import ClientCache, Entry, forget
 from sharedstate._scripts import HISTORY, READ, WRITE, Script
 from sharedstate.errors import (
     FeedTrimmed,
@@ -31,6 +33,8 @@ from sharedstate.errors import (
 )
 from sharedstate.keys import (
     BEFORE_BATCH,
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CACHE_DOCUMENTS,
     DEFAULT_FEED_MAXLEN,
     DEFAULT_HISTORY_BUDGET,
     DEFAULT_HISTORY_LIMIT,
@@ -48,6 +52,7 @@ from sharedstate.keys import (
 from sharedstate.models import Change, Document, DocumentInfo, Written
 
 T = TypeVar("T")
+U = TypeVar("U")
 log = logging.getLogger("sharedstate")
 
 STREAM_ID = re.compile(r"\d+(-\d+)?")
@@ -70,6 +75,9 @@ class Call(Generic[T]):
     ``alone``: never batched with other calls (a blocking read would hold them up).
     ``writes``: the call changes data, so one left unanswered has an unknown outcome.
     ``before``: commands sent first, in order, each on its own (a wide put's staged fields).
+    ``invalidates``: the document the call writes: the client forgets its cached copy of it
+    once the call is over, whatever the outcome (read-your-writes before Redis's own
+    invalidation arrives).
     """
 
     command: tuple[Any, ...]
@@ -80,6 +88,14 @@ class Call(Generic[T]):
     alone: bool = False
     writes: bool = False
     before: tuple[tuple[Any, ...], ...] = ()
+    invalidates: str | None = None
+
+    def reparsed(self, parse: Callable[[Any], U]) -> Call[U]:
+        """The same call with another reading of its answer."""
+        return Call(
+            self.command, parse, self.action, self.script,
+            alone=self.alone, writes=self.writes, before=self.before, invalidates=self.invalidates,
+        )  # fmt: skip
 
     def eval_command(self) -> tuple[Any, ...]:
         """The EVAL form of an EVALSHA command."""
@@ -103,6 +119,15 @@ def _stage_commands(key: str, fields: list[tuple[str, bytes]]) -> tuple[tuple[An
         if start == 0:
             commands.append(("EXPIRE", key, STAGE_TTL))
     return tuple(commands)
+
+
+class Miss(enum.Enum):
+    """What a cache lookup answers when it has no current copy: the read goes to Redis."""
+
+    MISS = 0
+
+
+MISS = Miss.MISS
 
 
 class Unchanged:
@@ -199,6 +224,9 @@ class Core:
         history_ttl: int = DEFAULT_HISTORY_TTL,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         history_budget: int = DEFAULT_HISTORY_BUDGET,
+        cache: bool = True,
+        cache_documents: int = DEFAULT_CACHE_DOCUMENTS,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.keys = Keys(validate_namespace(namespace))
         self.namespace = namespace
@@ -210,6 +238,7 @@ class Core:
         self.payload_limit = payload_limit
         self.history_budget = history_budget
         self.cache = LastKnown(stale_cache_size if stale_reads else 0)
+        self.fresh = ClientCache(namespace, cache_documents, cache_bytes) if cache else None
         self.last_feed_id = "0-0"  # feed id of this store's latest write: a lower bound for watch()
         self._last_stale_warning = 0.0
 
@@ -218,12 +247,70 @@ class Core:
     def _read(self, name: str, what: str, *args: str) -> tuple[Any, ...]:
         return ("EVALSHA", READ.sha, 2, self.keys.data(name), self.keys.meta(name), what, *args)
 
+    # The client cache: current copies, answered without a round trip.
+
+    def cached(self, name: str) -> Document | Miss | None:
+        """The current copy of ``name`` (None: known absent), or MISS."""
+        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        if entry is None:
+            return MISS
+        if entry.fields is None:
+            return None
+        data = codec.unpack_document(entry.data_blob(), name)
+        return Document(name, data, entry.version, entry.updated_at, entry.updated_by)
+
+    def cached_field(self, name: str, field: str) -> tuple[bool, Any] | Miss:
+        """(found, value) of one field from the current copy, or MISS."""
+        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        if entry is None or not isinstance(field, str):
+            return MISS
+        if entry.fields is None:
+            return False, None
+        if entry.kind != KIND_OBJECT:
+            raise self._not_object(name)
+        raw = entry.fields.get(field)
+        if raw is None:
+            return False, None
+        return True, codec.decode_value(raw, f"document {name!r} field {field!r}")
+
+    def cached_keys(self, name: str) -> list[str] | Miss:
+        """The top-level field names from the current copy ([] if absent), or MISS."""
+        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        if entry is None:
+            return MISS
+        if entry.fields is None:
+            return []
+        if entry.kind != KIND_OBJECT:
+            raise self._not_object(name)
+        return list(entry.fields)
+
+    def _ticket(self) -> int | None:
+        return self.fresh.ticket() if self.fresh is not None else None
+
+    def _admit(self, name: str, ticket: int | None, known: Known) -> None:
+        if ticket is None or self.fresh is None:
+            return
+        if known.version == 0:
+            entry = Entry(0, 0.0, "", "", None, 0)
+        else:
+            size = sum(len(field) + len(raw) for field, raw in known.fields.items())
+            fields = dict(known.fields)  # own-write updates change the stale copy's in place
+            entry = Entry(known.version, known.updated_at, known.updated_by, known.kind, fields, size)
+        self.fresh.admit(name, ticket, entry)
+
+    def forget(self, call: Call[Any]) -> None:
+        """After a write call (answered or not): no cached copy of its document counts, in any
+        store of this process."""
+        if call.invalidates is not None:
+            forget(self.namespace, call.invalidates)
+
     def get(self, name: str, *, stale: bool = True) -> Call[Document | None]:
         """Read a whole document (None if absent); with ``stale`` from the last copy if need be."""
         validate_name(name)
+        ticket = self._ticket()
         return Call(
             self._read(name, "doc"),
-            lambda raw: self._parse_document(name, raw),
+            lambda raw: self._parse_document(name, raw, ticket),
             f"read document {name!r}",
             READ,
             (lambda exc: self._stale_document(name, exc)) if stale else None,
@@ -241,13 +328,16 @@ class Core:
 
         return Call(self._read(name, "docif", str(version)), parse, f"read document {name!r}", READ)
 
-    def _parse_document(self, name: str, raw: list[Any]) -> Document | None:
+    def _parse_document(self, name: str, raw: list[Any], ticket: int | None = None) -> Document | None:
         if not raw:
-            self.cache.remember(name, Known(0))
+            known = Known(0)
+            self.cache.remember(name, known)
+            self._admit(name, ticket, known)
             return None
         version, updated_at, writer, kind, _size, flat = raw
         known = Known(int(version), float(updated_at), _text(writer), _text(kind), _pairs(flat, name))
         data = codec.decode_document(known.kind, known.fields, name)
+        self._admit(name, ticket, known)
         self.cache.remember(name, known)
         return Document(name, data, known.version, known.updated_at, known.updated_by)
 
@@ -421,6 +511,7 @@ class Core:
             WRITE,
             writes=True,
             before=before,
+            invalidates=name,
         )
 
     def _parse_written(self, name: str, expected: int | None, raw: list[Any]) -> Written:
@@ -509,14 +600,7 @@ class Core:
         """The put of update(): answers the new Document."""
         call = self.put(name, data, expected)
         parse = call.parse
-        return Call(
-            call.command,
-            lambda raw: self._as_document(name, data, parse(raw)),
-            call.action,
-            call.script,
-            writes=True,
-            before=call.before,
-        )
+        return call.reparsed(lambda raw: self._as_document(name, data, parse(raw)))
 
     def _as_document(self, name: str, data: Any, written: Written) -> Document:
         return Document(name, data, written.version, written.time, self.writer)
@@ -527,9 +611,7 @@ class Core:
         """Set some top-level fields of an object document in one step."""
         call = self.patch(name, fields, (), expected, op)
         parse = call.parse
-        return Call(
-            call.command, lambda raw: parse(raw).version, call.action, call.script, writes=call.writes
-        )
+        return call.reparsed(lambda raw: parse(raw).version)
 
     def patch(
         self,

@@ -11,8 +11,9 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 
 from sharedstate._autopipe import AutoPipeline
-from sharedstate._core import Call, Core, Unchanged, WatchState, before_batches
+from sharedstate._core import MISS, Call, Core, Unchanged, WatchState, before_batches
 from sharedstate._packing import with_hiredis_packing
+from sharedstate._tracking import Tracker
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
@@ -57,6 +58,7 @@ class AsyncSharedStore:
         self._pipeline = AutoPipeline(self._redis, timeout)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
+        self._tracker = Tracker.for_client(self._redis, self._core.fresh, self._core.keys)
 
     @classmethod
     def from_url(
@@ -125,6 +127,8 @@ class AsyncSharedStore:
             if call.stale is None:
                 raise
             return call.stale(exc)
+        finally:
+            self._core.forget(call)
         if reply_bytes(raw) > LARGE_BYTES:  # decoding a large document would stall the loop
             return await asyncio.to_thread(call.parse, raw)
         return call.parse(raw)
@@ -157,6 +161,9 @@ class AsyncSharedStore:
                         raise
                     for script in {call.script for call in calls if call.script is not None}:
                         await self._redis.script_load(script.source)
+                finally:
+                    for call in calls:
+                        self._core.forget(call)
         if reply_bytes(raws, 3) > LARGE_BYTES:
             return await asyncio.to_thread(
                 lambda: [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
@@ -166,21 +173,33 @@ class AsyncSharedStore:
     # -- reads ---------------------------------------------------------------------------
 
     async def get(self, name: str) -> Document:
-        """The document ``name``; DocumentNotFound if absent."""
-        doc = await self._run(self._core.get(name))
+        """The document ``name``; DocumentNotFound if absent. From the client cache when this
+        process holds a current copy (see SharedStore)."""
+        doc = self._core.cached(name)
+        if doc is MISS:
+            doc = await self._read(self._core.get(name))
         if doc is None:
             raise DocumentNotFound(name)
         return doc
 
     async def load(self, name: str, default: Any = None) -> Any:
         """Just the data of ``name``, or ``default`` if absent."""
-        doc = await self._run(self._core.get(name))
+        doc = self._core.cached(name)
+        if doc is MISS:
+            doc = await self._read(self._core.get(name))
         return default if doc is None else doc.data
 
     async def get_field(self, name: str, field: str, default: Any = None) -> Any:
         """One top-level field, or ``default`` if the document or field is absent."""
-        found, value = await self._run(self._core.get_field(name, field))
+        hit = self._core.cached_field(name, field)
+        found, value = await self._read(self._core.get_field(name, field)) if hit is MISS else hit
         return value if found else default
+
+    async def _read(self, call: Call[T]) -> T:
+        """A read the cache could not answer: it also starts the cache's channel, once."""
+        if self._tracker is not None:
+            self._tracker.start()
+        return await self._run(call)
 
     async def names(self) -> list[str]:
         """The sorted names of all documents."""
@@ -290,7 +309,9 @@ class AsyncSharedStore:
         return AsyncStoreMapping(self, name)
 
     async def close(self) -> None:
-        """Release connections (of a client this store created)."""
+        """Release connections (of a client this store created) and stop the cache's channel."""
+        if self._tracker is not None:
+            await asyncio.to_thread(self._tracker.stop)
         if self._owns_client:
             await self._redis.aclose()
 

@@ -311,3 +311,23 @@ def decode_document(kind: str, fields: Mapping[str, bytes], name: str) -> Any:
             raise InvalidDocument(f"document {name!r} is a plain value but its data is missing")
         return decode_value(raw, f"document {name!r}")
     return {field: decode_value(raw, f"document {name!r} field {field!r}") for field, raw in fields.items()}
+
+
+def pack_document(kind: str, fields: Mapping[str, bytes]) -> bytes:
+    """A document's hash fields as one msgpack value (a map for an object), without re-encoding
+    any value: ``unpack_document`` rebuilds the data in one call."""
+    if kind == KIND_VALUE:
+        return fields[VALUE_FIELD]
+    parts = [_map_header(len(fields))]
+    for name, raw in fields.items():
+        parts.append(_pack(name))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def unpack_document(blob: bytes, name: str) -> Any:
+    """The data ``pack_document`` packed, as new objects."""
+    try:
+        return _unpack(blob)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise InvalidDocument(f"document {name!r} holds bytes that are not sharedstate's ({exc})") from None

@@ -65,6 +65,12 @@ DEFAULT_UPDATE_RETRIES = 50
 DEFAULT_STALE_CACHE_SIZE = 10_000
 """Documents whose last known copy is kept per process for reads while Redis is down."""
 
+DEFAULT_CACHE_DOCUMENTS = 10_000
+"""Most documents the client cache of one store keeps current copies of."""
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+"""Most bytes the client cache of one store holds (a document over an eighth of it is not kept)."""
+
 
 def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid document name, else raise InvalidDocument."""

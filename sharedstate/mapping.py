@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import TYPE_CHECKING, Any
 
+from sharedstate._core import MISS
 from sharedstate.keys import validate_name
 
 if TYPE_CHECKING:
@@ -47,11 +48,16 @@ class StoreMapping(MutableMapping[str, Any]):
             raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        names: list[str] = self.store._run(self.store._core.field_names(self.name))
+        names = self.store._core.cached_keys(self.name)
+        if names is MISS:
+            names = self.store._read(self.store._core.field_names(self.name))
         return iter(names)
 
     def __len__(self) -> int:
-        return self.store._run(self.store._core.field_count(self.name))
+        names = self.store._core.cached_keys(self.name)
+        if names is not MISS:
+            return len(names)
+        return self.store._read(self.store._core.field_count(self.name))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.store.get_field(self.name, key, _MISSING) is not _MISSING
@@ -128,11 +134,17 @@ class AsyncStoreMapping:
 
     async def len(self) -> int:
         """Number of top-level fields."""
-        return await self.store._run(self.store._core.field_count(self.name))
+        names = self.store._core.cached_keys(self.name)
+        if names is not MISS:
+            return len(names)
+        return await self.store._read(self.store._core.field_count(self.name))
 
     async def keys(self) -> list[str]:
         """The field names."""
-        return await self.store._run(self.store._core.field_names(self.name))
+        names = self.store._core.cached_keys(self.name)
+        if names is MISS:
+            names = await self.store._read(self.store._core.field_names(self.name))
+        return names
 
     async def items(self) -> list[tuple[str, Any]]:
         """(key, value) pairs of one consistent read."""

@@ -70,6 +70,7 @@ def settings_options(settings: Settings, extra: dict[str, Any]) -> dict[str, Any
     return {
         "max_document_bytes": settings.max_document_bytes,
         "stale_reads": settings.stale_reads,
+        "cache": settings.cache,
         "feed_maxlen": settings.feed_maxlen,
         "history_limit": settings.history_limit,
         "payload_limit": settings.payload_limit,

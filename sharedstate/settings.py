@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     client_name: str | None = Field(None, validation_alias=_env("CLIENT_NAME"))
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, validation_alias=_env("TIMEOUT"))
     stale_reads: bool = Field(True, validation_alias=_env("STALE_READS"))
+    cache: bool = Field(True, validation_alias=_env("CACHE"))
     max_document_bytes: int = Field(
         DEFAULT_MAX_DOCUMENT_BYTES, gt=0, validation_alias=_env("MAX_DOCUMENT_BYTES")
     )

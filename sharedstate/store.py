@@ -10,7 +10,8 @@ import redis
 import redis.exceptions
 from redis.retry import Retry
 
-from sharedstate._core import Call, Core, Unchanged, WatchState, before_batches
+from sharedstate._core import MISS, Call, Core, Unchanged, WatchState, before_batches
+from sharedstate._tracking import Tracker
 from sharedstate.connection import bounded_client, check_url, client_options, retry_settings
 from sharedstate.errors import DocumentNotFound, StoreUnavailable, VersionConflict, translate_errors
 from sharedstate.keys import DEFAULT_TIMEOUT, DEFAULT_UPDATE_RETRIES, Keys
@@ -57,6 +58,7 @@ class SharedStore:
         self._redis, self._owns_client = bounded_client(redis_client, timeout, Retry)
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
+        self._tracker = Tracker.for_client(self._redis, self._core.fresh, self._core.keys)
 
     @classmethod
     def from_url(
@@ -121,6 +123,8 @@ class SharedStore:
             if call.stale is None:
                 raise
             return call.stale(exc)
+        finally:
+            self._core.forget(call)
         return call.parse(raw)
 
     def _run_many(self, calls: Sequence[Call[T]], action: str, transaction: bool = False) -> list[T]:
@@ -141,26 +145,41 @@ class SharedStore:
                         raise
                     for script in {call.script for call in calls if call.script is not None}:
                         self._redis.script_load(script.source)
+                finally:
+                    for call in calls:
+                        self._core.forget(call)
         return [call.parse(raw) for call, raw in zip(calls, raws, strict=True)]
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, name: str) -> Document:
-        """The document ``name``; DocumentNotFound if absent."""
-        doc = self._run(self._core.get(name))
+        """The document ``name``; DocumentNotFound if absent. From the client cache when this
+        process holds a current copy (see ``cache``)."""
+        doc = self._core.cached(name)
+        if doc is MISS:
+            doc = self._read(self._core.get(name))
         if doc is None:
             raise DocumentNotFound(name)
         return doc
 
     def load(self, name: str, default: Any = None) -> Any:
         """Just the data of ``name``, or ``default`` if absent."""
-        doc = self._run(self._core.get(name))
+        doc = self._core.cached(name)
+        if doc is MISS:
+            doc = self._read(self._core.get(name))
         return default if doc is None else doc.data
 
     def get_field(self, name: str, field: str, default: Any = None) -> Any:
         """One top-level field, or ``default`` if the document or field is absent."""
-        found, value = self._run(self._core.get_field(name, field))
+        hit = self._core.cached_field(name, field)
+        found, value = self._read(self._core.get_field(name, field)) if hit is MISS else hit
         return value if found else default
+
+    def _read(self, call: Call[T]) -> T:
+        """A read the cache could not answer: it also starts the cache's channel, once."""
+        if self._tracker is not None:
+            self._tracker.start()
+        return self._run(call)
 
     def names(self) -> list[str]:
         """The sorted names of all documents."""
@@ -294,10 +313,13 @@ class SharedStore:
             history_ttl=core.history_ttl,
             payload_limit=core.payload_limit,
             history_budget=core.history_budget,
+            cache=False,
         )
 
     def close(self) -> None:
-        """Release connections (of a client this store created)."""
+        """Release connections (of a client this store created) and stop the cache's channel."""
+        if self._tracker is not None:
+            self._tracker.stop()
         if self._owns_client:
             self._redis.close()
 

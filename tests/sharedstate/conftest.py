@@ -55,8 +55,10 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[Backend]:
     yield make
     for store in made:
         if isinstance(store, SharedStore):
+            store.close()  # its cache's channel
             store.redis.close()
         else:
+            loop.run(store.astore.close())  # type: ignore[union-attr]
             loop.run(store.astore.redis.aclose())  # type: ignore[union-attr]
     if loop is not None:
         loop.stop()

@@ -12,11 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import api, client, durability, telegram, writes
+from bench import api, client, durability, reads, telegram, writes
 from bench.common import Row, table
 from sharedstate.redis_server import RedisProcess
 
-CASES = {"client": client.run, "writes": writes.run, "durability": durability.run, "api": api.run,
+CASES = {"client": client.run, "reads": reads.run, "writes": writes.run, "durability": durability.run,
+         "api": api.run,
          "telegram": telegram.run}  # fmt: skip
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,4 +1,7 @@
-"""The client next to raw redis-py, the JSON-file approach and pottery, measured in one run."""
+"""The client next to raw redis-py, the JSON-file approach and pottery, measured in one run.
+
+Every store here has the client cache off: these rows measure the round trip (reads from
+process memory are ``bench/reads.py``'s)."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def _get(store: SharedStore, raw: redis.Redis, seconds: float) -> list[Row]:
     key = store.keys.data("small")
     ours = measure(lambda: store.get("small"), seconds)
     baseline = measure(lambda: raw.hgetall(key), seconds)
-    return [_row("get small document", ours, "raw HGETALL", baseline, 0.8)]
+    return [_row("get small document, cache off", ours, "raw HGETALL", baseline, 0.8)]
 
 
 def _set_field(store: SharedStore, raw: redis.Redis, seconds: float, workdir: Path) -> list[Row]:
@@ -159,7 +162,7 @@ def _async(server: RedisProcess, store: SharedStore, seconds: float) -> list[Row
 
     async def run() -> Timing:
         astore = AsyncSharedStore(
-            redis.asyncio.Redis(port=server.port, max_connections=tasks), "bench-client"
+            redis.asyncio.Redis(port=server.port, max_connections=tasks), "bench-client", cache=False
         )
         latencies: list[float] = []
 
@@ -180,7 +183,13 @@ def _async(server: RedisProcess, store: SharedStore, seconds: float) -> list[Row
     concurrent = asyncio.run(run())
     sequential = measure(lambda: store.get("small"), seconds)
     return [
-        _row("AsyncSharedStore, 100 concurrent get", concurrent, "SharedStore, sequential", sequential, 3.0)
+        _row(
+            "AsyncSharedStore, 100 concurrent get, cache off",
+            concurrent,
+            "SharedStore, sequential",
+            sequential,
+            3.0,
+        )
     ]
 
 
@@ -213,7 +222,7 @@ def _pottery(store: SharedStore, raw: redis.Redis, seconds: float) -> list[Row]:
 def _drop_in(server: RedisProcess, seconds: float, workdir: Path) -> list[Row]:
     path = workdir / "config.json"
     path.write_text(json.dumps(SMALL))
-    compat.configure(SharedStore(redis.Redis(port=server.port), "bench-client"))
+    compat.configure(SharedStore(redis.Redis(port=server.port), "bench-client", cache=False))
     compat.save_json_file(path, SMALL)
     ours = measure(lambda: compat.load_json_file(path), seconds)
     compat.configure(None)
@@ -224,7 +233,7 @@ def _drop_in(server: RedisProcess, seconds: float, workdir: Path) -> list[Row]:
 
     baseline = measure(read_file, seconds)
     note = "informational: a network round trip vs the page cache"
-    return [Row("load_json_file via the drop-in", str(ours), f"json.load of the file: {baseline}",
+    return [Row("load_json_file via the drop-in, cache off", str(ours), f"json.load of the file: {baseline}",
                 _ratio(ours, baseline), note=note)]  # fmt: skip
 
 
@@ -232,7 +241,7 @@ def run(server: RedisProcess, workdir: Path, quick: bool) -> list[Row]:
     seconds = 0.5 if quick else 3.0
     raw = server.client()
     raw.flushall()
-    store = SharedStore(raw, "bench-client", "bench")
+    store = SharedStore(raw, "bench-client", "bench", cache=False)
     with tempfile.TemporaryDirectory(dir=workdir) as files:
         rows = [
             *_get(store, raw, seconds),

@@ -284,6 +284,11 @@ class Core:
             raise self._not_object(name)
         return list(entry.fields)
 
+    def cached_version(self, name: str) -> int | None:
+        """The version of ``name`` the cache holds a current copy of (0: known absent), or None."""
+        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        return None if entry is None else entry.version
+
     def _ticket(self) -> int | None:
         return self.fresh.ticket() if self.fresh is not None else None
 
@@ -320,11 +325,15 @@ class Core:
         """Read a document unless it is still at ``version`` (then UNCHANGED): one round trip,
         and no data sent or decoded when a cached copy of that version is current."""
         validate_name(name)
+        ticket = self._ticket()
 
         def parse(raw: list[Any]) -> Document | Unchanged | None:
             if raw and raw[5] == 1:
+                known = self.cache.get(name)
+                if known is not None and known.version == version:
+                    self._admit(name, ticket, known)
                 return UNCHANGED
-            return self._parse_document(name, raw)
+            return self._parse_document(name, raw, ticket)
 
         return Call(self._read(name, "docif", str(version)), parse, f"read document {name!r}", READ)
 

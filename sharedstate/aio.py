@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
+HIT_TURN = 64  # reads answered from the cache between two turns of the event loop
 
 
 class AsyncSharedStore:
@@ -59,6 +60,7 @@ class AsyncSharedStore:
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
         self._tracker = Tracker.for_client(self._redis, self._core.fresh, self._core.keys)
+        self._hits = 0
 
     @classmethod
     def from_url(
@@ -178,6 +180,8 @@ class AsyncSharedStore:
         doc = self._core.cached(name)
         if doc is MISS:
             doc = await self._read(self._core.get(name))
+        else:
+            await self._hit()
         if doc is None:
             raise DocumentNotFound(name)
         return doc
@@ -187,13 +191,26 @@ class AsyncSharedStore:
         doc = self._core.cached(name)
         if doc is MISS:
             doc = await self._read(self._core.get(name))
+        else:
+            await self._hit()
         return default if doc is None else doc.data
 
     async def get_field(self, name: str, field: str, default: Any = None) -> Any:
         """One top-level field, or ``default`` if the document or field is absent."""
         hit = self._core.cached_field(name, field)
-        found, value = await self._read(self._core.get_field(name, field)) if hit is MISS else hit
+        if hit is MISS:
+            found, value = await self._read(self._core.get_field(name, field))
+        else:
+            found, value = hit
+            await self._hit()
         return value if found else default
+
+    async def _hit(self) -> None:
+        """After a read from the cache, which never suspends: every HIT_TURN-th lets the loop
+        turn, so a task polling a document in a loop cannot starve the others."""
+        self._hits += 1
+        if self._hits % HIT_TURN == 0:
+            await asyncio.sleep(0)
 
     async def _read(self, call: Call[T]) -> T:
         """A read the cache could not answer: it also starts the cache's channel, once."""
@@ -232,10 +249,15 @@ class AsyncSharedStore:
     async def get_if_changed(self, name: str, version: int) -> Document | None:
         """``name`` unless it is still at ``version``: then None, and no data is sent. For a
         copy kept by the caller; DocumentNotFound if absent."""
-        found = await self._run(self._core.get_unless(name, version))
+        found = await self._read(self._core.get_unless(name, version))
         if found is None:
             raise DocumentNotFound(name)
         return None if isinstance(found, Unchanged) else found
+
+    def cached_version(self, name: str) -> int | None:
+        """The version of ``name`` this process's client cache holds a current copy of (0: known
+        to be absent), or None when only Redis can tell. Never a round trip."""
+        return self._core.cached_version(name)
 
     # -- writes --------------------------------------------------------------------------
 

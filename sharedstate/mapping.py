@@ -136,6 +136,7 @@ class AsyncStoreMapping:
         """Number of top-level fields."""
         names = self.store._core.cached_keys(self.name)
         if names is not MISS:
+            await self.store._hit()
             return len(names)
         return await self.store._read(self.store._core.field_count(self.name))
 
@@ -143,7 +144,8 @@ class AsyncStoreMapping:
         """The field names."""
         names = self.store._core.cached_keys(self.name)
         if names is MISS:
-            names = await self.store._read(self.store._core.field_names(self.name))
+            return await self.store._read(self.store._core.field_names(self.name))
+        await self.store._hit()
         return names
 
     async def items(self) -> list[tuple[str, Any]]:

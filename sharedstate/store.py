@@ -212,10 +212,15 @@ class SharedStore:
     def get_if_changed(self, name: str, version: int) -> Document | None:
         """``name`` unless it is still at ``version``: then None, and no data is sent. For a
         copy kept by the caller; DocumentNotFound if absent."""
-        found = self._run(self._core.get_unless(name, version))
+        found = self._read(self._core.get_unless(name, version))
         if found is None:
             raise DocumentNotFound(name)
         return None if isinstance(found, Unchanged) else found
+
+    def cached_version(self, name: str) -> int | None:
+        """The version of ``name`` this process's client cache holds a current copy of (0: known
+        to be absent), or None when only Redis can tell. Never a round trip."""
+        return self._core.cached_version(name)
 
     # -- writes --------------------------------------------------------------------------
 

@@ -42,10 +42,12 @@ class DocumentReads:
     """``(version, body)`` of documents as of now, for ``GET /v1/docs/{name}``.
 
     Bodies are kept rendered per (document, version): a version is never reused, so a body is
-    valid for as long as Redis says the document is still at that version (``get_if_changed`` then
-    sends no data). The reads asked for while the event loop is busy go to Redis together in one
-    pipeline when it next turns, and GETs of one document share the read not yet sent: it runs
-    after each of them arrived, so each still sees every write acknowledged before it.
+    valid for as long as the document is still at that version. The store's client cache knows
+    that without a round trip while its copy is current (Redis invalidates it); otherwise Redis
+    is asked (``get_if_changed`` then sends no data). The reads asked for while the event loop is
+    busy go to Redis together in one pipeline when it next turns, and GETs of one document share
+    the read not yet sent: it runs after each of them arrived, so each still sees every write
+    acknowledged before it.
     """
 
     def __init__(
@@ -65,6 +67,14 @@ class DocumentReads:
 
     async def get(self, name: str) -> Body:
         """``(version, body)`` of ``name`` as of now; DocumentNotFound if it does not exist."""
+        current = self.store.cached_version(name)  # the client cache's: kept current by Redis
+        if current == 0:
+            raise DocumentNotFound(name)
+        kept = self._bodies.get(name)
+        if kept is not None and kept[0] == current:
+            self._bodies.move_to_end(name)
+            await asyncio.sleep(0)  # an answer without I/O still lets the loop turn
+            return kept
         future = self._next_batch.get(name)
         if future is None:
             loop = asyncio.get_running_loop()

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-js test-reliability test-browser test-packaging lint typecheck bench redis-server chromium node clean
+.PHONY: up test test-js test-reliability test-browser test-packaging lint typecheck bench redis-server postgresql chromium node clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,8 +63,18 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-bench: $(VENV)/.dev redis-server
+bench: $(VENV)/.dev redis-server postgresql
 	$(BIN)/python -m bench
+
+# The read benchmarks' PostgreSQL baseline runs a real server from Debian's package.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "postgresql is not installed: run 'sudo apt-get install postgresql' for the PostgreSQL baseline" >&2; \
+	  fi; }
 
 # Integration tests need a real redis-server; as root we install it, otherwise we say how.
 redis-server:

@@ -15,6 +15,7 @@ same load -> modify -> save code never lose each other's changes. See ``docs/mig
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -84,7 +85,13 @@ def configure(store: SharedStore | None) -> None:
 
 def document_name(path: str | os.PathLike[str]) -> str:
     """The document a legacy path maps to: its file stem (``/app/data/config.json`` -> ``config``)."""
-    return validate_name(PurePath(os.fspath(path)).stem)
+    return _name_of(os.fspath(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_of(path: str | bytes) -> str:
+    # cached: parsing the path costs more than a load from the client cache
+    return validate_name(PurePath(os.fsdecode(path)).stem)
 
 
 def overwrites() -> dict[str, int]:

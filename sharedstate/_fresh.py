@@ -135,6 +135,13 @@ class ClientCache:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= old.size * 2
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock the parent's channel thread held stays held here, so
+        take a new one, and know nothing until the child's own channel is up."""
+        self._lock = threading.Lock()
+        self._live = False
+        self._flush_locked()
+
     def __len__(self) -> int:
         return len(self._items)
 

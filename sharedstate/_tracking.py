@@ -230,7 +230,8 @@ def _after_fork() -> None:
     for tracker in list(_trackers):
         tracker._thread = None
         tracker._connection = None
-        tracker._cache.down()
+        tracker._lock = threading.Lock()
+        tracker._cache.after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork)

@@ -40,8 +40,8 @@ def settings(args: argparse.Namespace) -> Settings:
 
 
 def open_store(args: argparse.Namespace, client_name: str = "cli") -> SharedStore:
-    """The store the settings describe."""
-    return SharedStore.from_settings(settings(args), client_name=client_name)
+    """The store the settings describe (no client cache: a command reads each document once)."""
+    return SharedStore.from_settings(settings(args), client_name=client_name, cache=False)
 
 
 @contextmanager

@@ -199,3 +199,29 @@ def test_a_caller_that_goes_away_does_not_cancel_the_read_others_wait_for(
     written, *staying, leaving = run(redis_server.url, body)
     assert [version_of(result) for result in staying] == [written] * 3
     assert isinstance(leaving, asyncio.CancelledError)
+
+
+def test_a_body_kept_for_the_version_the_client_cache_holds_is_served_without_redis(
+    redis_server: RedisProcess, real_redis: redis.Redis
+) -> None:
+    async def body(store: CountingStore) -> None:
+        reads = DocumentReads(store)
+        written = await store.put("hot", {"n": 1})
+        deadline = asyncio.get_running_loop().time() + 10
+        while store.cached_version("hot") != written:  # the cache's channel comes up on first reads
+            assert asyncio.get_running_loop().time() < deadline
+            await reads.get("hot")
+            await asyncio.sleep(0.005)
+        await reads.get("hot")  # the body for that version is kept
+        store.trips.clear()
+        for _ in range(200):
+            assert version_of(await reads.get("hot")) == written
+        assert store.trips == []  # no round trip at all
+        # another connection's write: Redis's invalidation makes the next GETs ask again
+        real_redis.hset("ss:{ns}:m:hot", "v", written + 1)
+        while version_of(await reads.get("hot")) != written + 1:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.005)
+        assert store.trips != []
+
+    run(redis_server.url, body)

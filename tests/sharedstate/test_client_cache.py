@@ -261,3 +261,29 @@ def test_a_silent_channel_serves_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
     now = time.monotonic()
     monkeypatch.setattr(time, "monotonic", lambda: now + 10)
     assert cache.lookup("doc") is None
+
+
+def test_a_forked_child_starts_with_an_empty_cache_and_a_channel_of_its_own(
+    stores: Any, raw: redis.Redis
+) -> None:
+    """RQ runs each job in a forked work horse: the parent's copies are not the child's to trust."""
+    import os
+
+    store = stores()
+    store.put("doc", {"n": 1})
+    wait_for(lambda: cached(store, "doc"), what="a current copy")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by its exit status
+        code = 1
+        try:
+            if store.cached_version("doc") is None:
+                raw.hset(store.keys.data("doc"), "n", b"\x07")
+                wait_for(lambda: cached(store, "doc") and store.get("doc").data == {"n": 7}, what="child")
+                raw.hset(store.keys.data("doc"), "n", b"\x08")
+                wait_for(lambda: store.get("doc").data == {"n": 8}, what="child invalidation")
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    wait_for(lambda: store.get("doc").data == {"n": 8}, what="the parent's invalidation")

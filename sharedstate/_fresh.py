@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sharedstate import codec
@@ -58,6 +58,7 @@ class ClientCache:
         self._serial = 0  # invalidations applied so far
         self._flushed = 0  # serial of the last flush: tickets older than it are void
         self._touched: dict[str, int] = {}  # name -> serial of its last invalidation
+        self.in_flight: Callable[[], bool] = _never  # the channel holds invalidations not applied yet
         _caches.setdefault(namespace, weakref.WeakSet()).add(self)
 
     # -- the channel (called by _tracking) ----------------------------------------------
@@ -115,6 +116,8 @@ class ClientCache:
         entry = self._items.get(name)
         if entry is None or not self._live or time.monotonic() - self._heard >= SILENCE:
             return None
+        if self.in_flight():  # an invalidation that arrived before this read may be among them
+            return None
         try:  # noqa: SIM105 - suppress() costs more than the rest of a hot read
             self._items.move_to_end(name)
         except KeyError:  # invalidated meanwhile: this read began before it came
@@ -156,6 +159,10 @@ class ClientCache:
         self._touched.clear()
         self._items.clear()
         self._bytes = 0
+
+
+def _never() -> bool:
+    return False
 
 
 _caches: dict[str, weakref.WeakSet[ClientCache]] = {}

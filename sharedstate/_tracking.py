@@ -18,6 +18,7 @@ import contextlib
 import inspect
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -116,6 +117,9 @@ class Tracker:
         self._connection: redis.connection.AbstractConnection | None = None
         self._lock = threading.Lock()
         self._disabled = False
+        self._receiving = False
+        self._poller: select.poll | None = None
+        cache.in_flight = self.in_flight
         _trackers.add(self)
 
     @classmethod
@@ -125,6 +129,16 @@ class Tracker:
             return None
         connect = connection_factory(client, keys.names)
         return None if connect is None else cls(connect, cache, keys)
+
+    def in_flight(self) -> bool:
+        """True while invalidations have reached this process but are not applied yet: in the
+        socket, or read and being applied. A read then goes to Redis, so a write acknowledged
+        to this process through any connection (its reply comes after its invalidation) is
+        never answered from an older copy, whatever the thread scheduling."""
+        if self._receiving:
+            return True
+        poller = self._poller
+        return poller is not None and bool(poller.poll(0))
 
     def start(self) -> None:
         """Start the channel if it is not running (cheap when it is)."""
@@ -137,16 +151,22 @@ class Tracker:
 
     def stop(self) -> None:
         """Stop the channel and close its connection (waits for the thread, briefly)."""
-        self._stop.set()
+        self.abandon()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
         self._cache.down()
+
+    def abandon(self) -> None:
+        """Tell the channel to stop, without waiting: it closes its connection as it goes. (What
+        a store garbage-collected without close() does: no lock, little work, inside the
+        collector; the thread empties the cache as it ends.)"""
+        self._stop.set()
         connection = self._connection
         sock = getattr(connection, "_sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread at once
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
 
     # -- the thread -----------------------------------------------------------------------
 
@@ -159,6 +179,11 @@ class Tracker:
                 connection = self._connection = self._connect()
                 connection.connect()
                 self._subscribe(connection)
+                sock = getattr(connection, "_sock", None)
+                assert sock is not None
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                self._poller = poller
                 self._cache.up()
                 if outage is not None:
                     log.info("client cache: invalidations flow again (%s before)", outage)
@@ -175,6 +200,8 @@ class Tracker:
                     log.info("client cache: invalidation channel down (%s); reads go to Redis", outage)
             finally:
                 self._cache.down()
+                self._poller = None
+                self._receiving = False
                 self._connection = None
                 if connection is not None:
                     connection.disconnect()
@@ -195,7 +222,14 @@ class Tracker:
         pinged = time.monotonic()
         while not self._stop.is_set():
             if connection.can_read(timeout=PING_EVERY):
-                self._handle(connection.read_response())
+                self._receiving = True  # before the bytes leave the socket
+                try:
+                    while True:  # until neither the parser's buffer nor the socket holds more
+                        self._handle(connection.read_response())
+                        if not connection.can_read(timeout=0):
+                            break
+                finally:
+                    self._receiving = False
             now = time.monotonic()
             if now - pinged >= PING_EVERY:
                 connection.send_command("PING")

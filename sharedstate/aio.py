@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,6 +61,8 @@ class AsyncSharedStore:
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
         self._tracker = Tracker.for_client(self._redis, self._core.fresh, self._core.keys)
+        if self._tracker is not None:  # a store dropped without close() leaves no thread behind
+            weakref.finalize(self, self._tracker.abandon)
         self._hits = 0
 
     @classmethod
@@ -299,7 +302,9 @@ class AsyncSharedStore:
         """Read-modify-write with retry on conflict (see SharedStore.update); ``fn`` is a plain function."""
         attempt = 0
         while True:
-            current = await self._run(self._core.get(name, stale=False))
+            current = self._core.cached(name)  # a copy behind by the invalidation's trip: a conflict
+            if current is MISS:
+                current = await self._read(self._core.get(name, stale=False))
             data, expected = self._core.apply_update(fn, current)
             try:
                 return await self._run(self._core.updated(name, data, expected))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,6 +60,8 @@ class SharedStore:
         self._core = Core(namespace, client_name, **StoreOptions.check(options))
         self._block = watch_block(self._redis)
         self._tracker = Tracker.for_client(self._redis, self._core.fresh, self._core.keys)
+        if self._tracker is not None:  # a store dropped without close() leaves no thread behind
+            weakref.finalize(self, self._tracker.abandon)
 
     @classmethod
     def from_url(
@@ -267,7 +270,9 @@ class SharedStore:
         """
         attempt = 0
         while True:
-            current = self._run(self._core.get(name, stale=False))
+            current = self._core.cached(name)  # a copy behind by the invalidation's trip: a conflict
+            if current is MISS:
+                current = self._read(self._core.get(name, stale=False))
             data, expected = self._core.apply_update(fn, current)
             try:
                 return self._run(self._core.updated(name, data, expected))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgpack
 import pytest
 import redis
 
@@ -287,3 +288,17 @@ def test_a_forked_child_starts_with_an_empty_cache_and_a_channel_of_its_own(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     wait_for(lambda: store.get("doc").data == {"n": 8}, what="the parent's invalidation")
+
+
+def test_a_write_acknowledged_to_this_process_through_any_connection_is_read_at_once(
+    stores: Any, raw: redis.Redis
+) -> None:
+    """Redis sends a write's invalidation before its reply; a read while the invalidation is
+    still in the channel's socket (or being applied) goes to Redis: no thread-scheduling window."""
+    store = stores()
+    store.put("doc", {"n": 0})
+    wait_for(lambda: cached(store, "doc"), what="a current copy")
+    key = store.keys.data("doc")
+    for n in range(1, 2000):
+        raw.hset(key, "n", msgpack.packb(n))
+        assert store.get("doc").data == {"n": n}

@@ -138,7 +138,12 @@ class Tracker:
         if self._receiving:
             return True
         poller = self._poller
-        return poller is not None and bool(poller.poll(0))
+        if poller is None:
+            return False
+        try:
+            return bool(poller.poll(0))
+        except RuntimeError:  # another thread is polling it this instant: assume the worst
+            return True
 
     def start(self) -> None:
         """Start the channel if it is not running (cheap when it is)."""
@@ -181,15 +186,17 @@ class Tracker:
                 self._subscribe(connection)
                 sock = getattr(connection, "_sock", None)
                 assert sock is not None
-                poller = select.poll()
+                poller = select.poll()  # the channel's own; readers poll theirs (one poll at a time each)
                 poller.register(sock, select.POLLIN)
-                self._poller = poller
+                readers = select.poll()
+                readers.register(sock, select.POLLIN)
+                self._poller = readers
                 self._cache.up()
                 if outage is not None:
                     log.info("client cache: invalidations flow again (%s before)", outage)
                     outage = None
                 delay = 0.05
-                self._listen(connection)
+                self._listen(connection, poller)
             except redis.exceptions.ResponseError as exc:
                 self._disabled = True
                 log.warning("client cache off: the server cannot track keys (%s); reads go to Redis", exc)
@@ -218,10 +225,12 @@ class Tracker:
         connection.send_command("SUBSCRIBE", CHANNEL)
         connection.read_response()
 
-    def _listen(self, connection: redis.connection.AbstractConnection) -> None:
+    def _listen(self, connection: redis.connection.AbstractConnection, poller: select.poll) -> None:
         pinged = time.monotonic()
         while not self._stop.is_set():
-            if connection.can_read(timeout=PING_EVERY):
+            # Wait on the socket itself: the parser's can_read would take the bytes out of the
+            # socket before ``_receiving`` says so, and a read in that gap would see neither.
+            if poller.poll(PING_EVERY * 1000):
                 self._receiving = True  # before the bytes leave the socket
                 try:
                     while True:  # until neither the parser's buffer nor the socket holds more

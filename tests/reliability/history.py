@@ -96,8 +96,12 @@ def run_client(
     return [asdict(record) for record in records]
 
 
-def check(records: list[dict[str, Any]], lossy: bool = False) -> list[str]:
+def check(records: list[dict[str, Any]], lossy: bool = False, trip: float = 0.0) -> list[str]:
     """Every anomaly found ([] when the history is consistent).
+
+    ``trip``: seconds a read may lag a write finished before it began: the client cache's
+    invalidation one-way trip (DESIGN: "give or take the invalidation's one-way trip"); 0 is
+    strict linearizability.
 
     ``lossy``: the faults made Redis lose keys, so acknowledged writes may vanish (that is the
     fault); everything else must still hold: versions unique and increasing in real time across
@@ -107,7 +111,7 @@ def check(records: list[dict[str, Any]], lossy: bool = False) -> list[str]:
     ops = [Op(**record) for record in records]
     anomalies: list[str] = []
     for doc in sorted({op.doc for op in ops}):
-        anomalies += _check_document(doc, [op for op in ops if op.doc == doc], lossy)
+        anomalies += _check_document(doc, [op for op in ops if op.doc == doc], lossy, trip)
     return anomalies
 
 
@@ -126,10 +130,14 @@ class _Finished:
             self.min_end_after[i] = min(done[i].end, self.min_end_after[i + 1])
 
     def between(self, after: float, before: float) -> bool:
-        return self.min_end_after[bisect.bisect_right(self.starts, after)] < before
+        return self.first_end(after) < before
+
+    def first_end(self, after: float) -> float:
+        """The earliest end of an acknowledged write that started after ``after``."""
+        return self.min_end_after[bisect.bisect_right(self.starts, after)]
 
 
-def _check_document(doc: str, ops: list[Op], lossy: bool = False) -> list[str]:
+def _check_document(doc: str, ops: list[Op], lossy: bool = False, trip: float = 0.0) -> list[str]:
     anomalies: list[str] = []
     writes = [op for op in ops if op.kind in WRITES]
     ok_versioned = sorted(
@@ -179,16 +187,18 @@ def _check_document(doc: str, ops: list[Op], lossy: bool = False) -> list[str]:
                     f"{doc}: read {read.token} at v{read.version}, but it was written as v{source.version}"
                 )
             latest_end = _effective_end(source)
-        if not lossy and finished.between(latest_end, read.start):
+        if not lossy and finished.between(latest_end, read.start - trip):
+            lag = (read.start - finished.first_end(latest_end)) * 1000
             anomalies.append(
-                f"{doc}: read {read.token or 'absent'} at {read.start:.3f}, but a later write had finished"
+                f"{doc}: read {read.token or 'absent'} at {read.start:.3f}, but a later write had "
+                f"finished {lag:.3f} ms before"
             )
     # reads never go back: each read's version is at least that of every read finished before it began
     versioned = [r for r in reads if r.version is not None]
     by_end = sorted(versioned, key=lambda r: r.end)
     highest, i = 0, 0
     for read in sorted(versioned, key=lambda r: r.start):
-        while i < len(by_end) and by_end[i].end < read.start:
+        while i < len(by_end) and by_end[i].end < read.start - trip:
             highest = max(highest, by_end[i].version or 0)
             i += 1
         if (read.version or 0) < highest:

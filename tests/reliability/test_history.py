@@ -17,6 +17,11 @@ from tests.reliability.history import DOCUMENTS, check, run_client
 
 PROCESSES = 4
 SECONDS = 6.0
+# The clients read through the client cache (the default): a read may lag a write finished
+# elsewhere by the invalidation's one-way trip (measured here up to ~0.2 ms with 4 processes on
+# 2 CPUs: the kernel may deliver the writer's reply before the reader's invalidation). Each
+# anomaly message says by how much it lagged. test_cache_coherence.py measures this under faults.
+TRIP = 0.05
 
 
 def _read_all(url: str) -> list[dict[str, Any]]:
@@ -118,7 +123,7 @@ def test_clean(server: RedisProcess) -> None:
     records, errors = run_history(server, None)
     report("clean", records, errors)
     assert errors == 0
-    assert check(records) == []
+    assert check(records, trip=TRIP) == []
 
 
 def test_connections_killed_at_random(server: RedisProcess) -> None:
@@ -134,7 +139,7 @@ def test_connections_killed_at_random(server: RedisProcess) -> None:
     records, errors = run_history(server, fault)
     report(f"CLIENT KILL x{kills}", records, errors)
     assert kills > 10
-    assert check(records) == []
+    assert check(records, trip=TRIP) == []
     killer.close()
 
 
@@ -153,7 +158,7 @@ def test_redis_paused(server: RedisProcess) -> None:
     records, errors = run_history(server, fault)
     report(f"SIGSTOP x{pauses}", records, errors)
     assert pauses >= 2 and errors > 0
-    assert check(records) == []
+    assert check(records, trip=TRIP) == []
 
 
 def test_redis_restarted_with_aof(server: RedisProcess) -> None:
@@ -170,7 +175,7 @@ def test_redis_restarted_with_aof(server: RedisProcess) -> None:
     records, errors = run_history(server, fault)
     report(f"restart x{restarts}", records, errors)
     assert restarts >= 2
-    assert check(records) == []
+    assert check(records, trip=TRIP) == []
 
 
 LOSSES = ("marker", "meta", "document", "floor", "tombstones", "names", "everything")
@@ -207,5 +212,21 @@ def test_partial_losses(server: RedisProcess) -> None:
     records, errors = run_history(server, fault)
     report(f"partial losses x{len(done)}", records, errors)
     assert set(done) >= {"meta", "document"} and len(done) >= 8
-    assert check(records, lossy=True) == []
+    assert check(records, lossy=True, trip=TRIP) == []
     client.close()
+
+
+def test_the_trip_allowance_is_only_that() -> None:
+    """A read lagging a finished write by more than the allowance is still an anomaly."""
+    records = [
+        {"process": 0, "kind": "put", "doc": "d0", "token": "a", "start": 0.0, "end": 1.0,
+         "outcome": "ok", "version": 1, "existed": None},
+        {"process": 1, "kind": "put", "doc": "d0", "token": "b", "start": 2.0, "end": 3.0,
+         "outcome": "ok", "version": 2, "existed": None},
+        {"process": 2, "kind": "get", "doc": "d0", "token": "a", "start": 3.0 + TRIP / 2,
+         "end": 3.2, "outcome": "ok", "version": 1, "existed": None},
+    ]  # fmt: skip
+    assert check(records, trip=TRIP) == []
+    assert check(records) != []
+    records[2]["start"] = 3.0 + TRIP * 2
+    assert check(records, trip=TRIP) != []

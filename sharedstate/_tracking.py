@@ -186,7 +186,7 @@ class Tracker:
                 self._subscribe(connection)
                 sock = getattr(connection, "_sock", None)
                 assert sock is not None
-                poller = select.poll()  # the channel's own; readers poll theirs (one poll at a time each)
+                poller = select.poll()
                 poller.register(sock, select.POLLIN)
                 readers = select.poll()
                 readers.register(sock, select.POLLIN)
@@ -228,8 +228,9 @@ class Tracker:
     def _listen(self, connection: redis.connection.AbstractConnection, poller: select.poll) -> None:
         pinged = time.monotonic()
         while not self._stop.is_set():
-            # Wait on the socket itself: the parser's can_read would take the bytes out of the
-            # socket before ``_receiving`` says so, and a read in that gap would see neither.
+            # Wait on the socket itself: redis-py's pure-Python parser reads bytes out of the
+            # socket in can_read, and a read of the cache between that and ``_receiving`` would
+            # see neither. (Only the channel uses this poll object: one poll() at a time.)
             if poller.poll(PING_EVERY * 1000):
                 self._receiving = True  # before the bytes leave the socket
                 try:

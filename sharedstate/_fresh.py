@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sharedstate import codec
 
-SILENCE = 3.0  # seconds without a word from the channel (it pings every second) before no copy is served
+SILENCE = 1.5  # seconds without a word from the channel (it pings every 0.5 s) before no copy is served
 TOUCHED_MAX = 100_000  # names whose last invalidation is remembered; past it, all in-flight reads lose
 
 

@@ -7,7 +7,7 @@ pooled connections that read and write are left as they are; Redis sends the inv
 a write before that write's reply (both from the same event-loop turn), and also for keys that
 expire, are evicted, restored or flushed (then a null: everything). Redis 6.2+ and Valkey 8/9
 have this; a Cluster's namespace lives in one slot, so the connection goes to the node holding
-it. The connection pings every second: a channel that breaks or falls silent empties the
+it. The connection pings every half second: a channel that breaks or falls silent empties the
 cache (``_fresh``) until it is back. The channel runs in a daemon thread for both clients, so
 an asyncio loop busy with other work still has its invalidations applied.
 """
@@ -39,7 +39,7 @@ from sharedstate.keys import Keys
 log = logging.getLogger("sharedstate")
 
 CHANNEL = b"__redis__:invalidate"
-PING_EVERY = 1.0  # seconds between two PINGs: how soon a silent channel is noticed (see SILENCE)
+PING_EVERY = 0.5  # seconds between two PINGs: how soon a silent channel is noticed (see SILENCE)
 RETRY_MAX = 2.0  # longest wait between two attempts to re-establish the channel
 
 Connect = Callable[[], redis.connection.AbstractConnection]

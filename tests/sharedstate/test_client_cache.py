@@ -315,3 +315,25 @@ def test_a_write_acknowledged_to_this_process_through_any_connection_is_read_at_
             late += 1
             wait_for(lambda n=n: store.get("doc").data == {"n": n}, what=f"write {n}")
     assert late <= 20, f"{late} of 1999 reads right after an acknowledged write were stale"
+
+
+def test_with_redis_frozen_the_cache_stops_answering_and_reads_are_stale(own_redis: RedisProcess) -> None:
+    """A frozen Redis answers no ping: within SILENCE the copies stop counting as current, and
+    reads are what they are without a cache, the last known copy marked stale."""
+    from sharedstate._fresh import SILENCE
+
+    store = SharedStore.from_url(own_redis.url, "frozen", "tester", timeout=1.0)
+    try:
+        warm(store, "doc", {"n": 1})
+        own_redis.pause()
+        frozen = time.monotonic()
+        try:
+            wait_for(lambda: store.cached_version("doc") is None, SILENCE + 2, "the cache to stop")
+            assert time.monotonic() - frozen < SILENCE + 1
+            doc = store.get("doc")
+            assert doc.stale and doc.data == {"n": 1}
+        finally:
+            own_redis.resume()
+        wait_for(lambda: not store.get("doc").stale and cached(store, "doc"), 15, "the channel back")
+    finally:
+        store.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     history_budget: int = Field(DEFAULT_HISTORY_BUDGET, gt=0, validation_alias=_env("HISTORY_BUDGET"))
 
     data_dir: Path = Field(Path("./data"), validation_alias=_env("DATA_DIR", "RAILWAY_VOLUME_MOUNT_PATH"))
+    backup_url: str | None = Field(None, validation_alias=_env("BACKUP_URL"))
     snapshot_interval: int = Field(60, gt=0, validation_alias=_env("SNAPSHOT_INTERVAL"))
     snapshot_keep: str = Field("last=10,hourly=24,daily=7,weekly=4", validation_alias=_env("SNAPSHOT_KEEP"))
 
@@ -143,9 +145,37 @@ class Settings(BaseSettings):
         return self.snapshot_key.get_secret_value().encode()
 
     @property
+    def backup_dir(self) -> Path:
+        """The directory backups live in: ``SHAREDSTATE_BACKUP_URL`` (``file:///data`` or a
+        plain path), else the data dir. Checked only where backups are used, so a bot that
+        shares the worker's variables never fails on it."""
+        url = (self.backup_url or "").strip()
+        if not url:
+            return self.data_dir
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme == "file":
+            parts = urlsplit(url)
+            if parts.netloc not in ("", "localhost"):
+                raise ConfigurationError(
+                    "SHAREDSTATE_BACKUP_URL: a file:// URL names a local directory (file:///data)"
+                )
+            return Path(unquote(parts.path))
+        if scheme == "s3":
+            raise ConfigurationError(
+                "SHAREDSTATE_BACKUP_URL: s3:// bucket targets are not available in this version; "
+                "use a directory (file:///data or a path)"
+            )
+        if scheme:
+            raise ConfigurationError(
+                f"SHAREDSTATE_BACKUP_URL: unsupported scheme {scheme[:16]!r}; use a directory "
+                "(file:///data or a path)"
+            )
+        return Path(url)
+
+    @property
     def snapshot_dir(self) -> Path:
-        """Where snapshots live: ``<data dir>/snapshots``."""
-        return self.data_dir / "snapshots"
+        """Where snapshots live: ``<backup dir>/snapshots``."""
+        return self.backup_dir / "snapshots"
 
     def tokens(self) -> dict[str, Role]:
         """Token -> role from ``SHAREDSTATE_API_TOKENS`` and ``SHAREDSTATE_API_ADMIN_TOKEN``."""

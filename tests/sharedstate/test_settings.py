@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import fakeredis
 import pytest
@@ -124,3 +125,54 @@ def test_a_bare_admin_token_joins_the_role_tokens(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SHAREDSTATE_API_TOKENS", "read:r1")
     monkeypatch.setenv("SHAREDSTATE_API_ADMIN_TOKEN", "generated-by-the-platform")
     assert Settings.load().tokens() == {"r1": "read", "generated-by-the-platform": "admin"}
+
+
+def test_the_backup_target_is_a_directory_from_backup_url_or_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SHAREDSTATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SHAREDSTATE_BACKUP_URL", raising=False)
+    assert Settings.load().snapshot_dir == tmp_path / "data" / "snapshots"
+    monkeypatch.setenv("SHAREDSTATE_BACKUP_URL", str(tmp_path / "backups"))
+    assert Settings.load().snapshot_dir == tmp_path / "backups" / "snapshots"
+    monkeypatch.setenv("SHAREDSTATE_BACKUP_URL", f"file://{tmp_path}/with%20space")
+    assert Settings.load().snapshot_dir == tmp_path / "with space" / "snapshots"
+    for url, said in [
+        ("s3://bucket/prefix", "not available in this version"),
+        ("file://otherhost/data", "local directory"),
+        ("ftp://user:secret@host/x", "unsupported scheme 'ftp'"),
+    ]:
+        monkeypatch.setenv("SHAREDSTATE_BACKUP_URL", url)
+        settings = Settings.load()  # a bot loading the same variables is not refused
+        with pytest.raises(ConfigurationError, match=said) as caught:
+            _ = settings.snapshot_dir
+        assert "secret" not in str(caught.value)
+
+
+def test_a_snapshot_by_hand_lands_in_the_backup_directory(
+    redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "SHAREDSTATE_REDIS_URL": redis_server.url,
+        "SHAREDSTATE_NAMESPACE": "backupdir",
+        "SHAREDSTATE_DATA_DIR": str(tmp_path / "data"),
+        "SHAREDSTATE_BACKUP_URL": f"file://{tmp_path}/b",
+    }
+    with SharedStore.from_url(redis_server.url, "backupdir") as store:
+        store.put("config", {"a": 1})
+    done = subprocess.run([sys.executable, "-m", "sharedstate", "snapshot"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [p.suffix for p in (tmp_path / "b" / "snapshots").iterdir() if not p.name.startswith(".")]
+    assert not (tmp_path / "data" / "snapshots").exists() or not any(
+        (tmp_path / "data" / "snapshots").iterdir()
+    )
+    env["SHAREDSTATE_BACKUP_URL"] = "s3://bucket/prefix"
+    refused = subprocess.run([sys.executable, "-m", "sharedstate", "snapshot"], env=env, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr

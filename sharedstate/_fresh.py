@@ -103,10 +103,6 @@ class ClientCache:
         """``time.monotonic()`` of the channel's last word."""
         return self._heard
 
-    @property
-    def live(self) -> bool:
-        return self._live and time.monotonic() - self._heard < SILENCE
-
     def ticket(self) -> int | None:
         """Taken before a read is sent; None when its answer cannot become a current copy."""
         return self._serial if self._live else None

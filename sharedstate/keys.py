@@ -69,7 +69,8 @@ DEFAULT_CACHE_DOCUMENTS = 10_000
 """Most documents the client cache of one store keeps current copies of."""
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-"""Most bytes the client cache of one store holds (a document over an eighth of it is not kept)."""
+"""Most bytes the client cache of one store holds (a copy counts twice its encoded size; one
+over an eighth of this is not kept)."""
 
 
 def validate_name(name: object) -> str:

@@ -65,7 +65,8 @@ def test_bot_and_cron_lose_nothing_of_each_other(own_redis: RedisProcess, tmp_pa
     cron_during = sum(1 for entry in audit[:last_bot] if entry.startswith("cron"))
     bot_during = sum(1 for entry in audit[first_cron:] if entry.startswith("bot"))
     print(
-        f"\ninterleaved: {cron_during} cron runs before the last bot save, {bot_during} bot saves after the first cron run"
+        f"\ninterleaved: {cron_during} cron runs before the last bot save, "
+        f"{bot_during} bot saves after the first cron run"
     )
     assert cron_during >= CRON_RUNS // 10 and bot_during >= SIGN_UPS // 20, (cron_during, bot_during)
     assert "overwrote" not in (tmp_path / "bot.log").read_text() + (tmp_path / "cron.log").read_text()

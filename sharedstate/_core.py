@@ -249,9 +249,12 @@ class Core:
 
     # The client cache: current copies, answered without a round trip.
 
+    def _current(self, name: str) -> Entry | None:
+        return self.fresh.lookup(name) if self.fresh is not None else None
+
     def cached(self, name: str) -> Document | Miss | None:
         """The current copy of ``name`` (None: known absent), or MISS."""
-        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        entry = self._current(name)
         if entry is None:
             return MISS
         if entry.fields is None:
@@ -261,7 +264,7 @@ class Core:
 
     def cached_field(self, name: str, field: str) -> tuple[bool, Any] | Miss:
         """(found, value) of one field from the current copy, or MISS."""
-        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        entry = self._current(name)
         if entry is None or not isinstance(field, str):
             return MISS
         if entry.fields is None:
@@ -275,7 +278,7 @@ class Core:
 
     def cached_keys(self, name: str) -> list[str] | Miss:
         """The top-level field names from the current copy ([] if absent), or MISS."""
-        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        entry = self._current(name)
         if entry is None:
             return MISS
         if entry.fields is None:
@@ -286,7 +289,7 @@ class Core:
 
     def cached_version(self, name: str) -> int | None:
         """The version of ``name`` the cache holds a current copy of (0: known absent), or None."""
-        entry = self.fresh.lookup(name) if self.fresh is not None else None
+        entry = self._current(name)
         return None if entry is None else entry.version
 
     def _ticket(self) -> int | None:

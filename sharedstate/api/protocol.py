@@ -12,9 +12,13 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-# h11 applies this only to headers still incomplete (BodyLimit checks complete ones): a request
-# line plus headers that never end are cut off here instead of buffered
-MAX_HEADER_BYTES = 16 * 1024
+from sharedstate.api.limits import MAX_HEADER_BYTES
+
+# h11 applies this only to headers still incomplete: a request line plus headers that never end
+# are cut off here instead of buffered. It is above BodyLimit's limit for complete headers, so
+# a header block of 16-64 KiB always gets its 431 JSON answer, whether it arrived in one read
+# or several (at 16 KiB, one that came in pieces was cut off with a reset instead).
+MAX_INCOMPLETE_HEADER_BYTES = 4 * MAX_HEADER_BYTES
 
 
 class DeadlineH11Protocol(H11Protocol):

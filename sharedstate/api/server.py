@@ -11,7 +11,7 @@ import sys
 import uvicorn
 
 from sharedstate.api.main import create_app
-from sharedstate.api.protocol import MAX_HEADER_BYTES, DeadlineH11Protocol
+from sharedstate.api.protocol import MAX_INCOMPLETE_HEADER_BYTES, DeadlineH11Protocol
 from sharedstate.settings import Settings
 
 log = logging.getLogger("sharedstate.api")
@@ -62,6 +62,6 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=5,  # open event streams (/v1/events) never end by themselves
         proxy_headers=True,
         http=protocol,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        h11_max_incomplete_event_size=MAX_INCOMPLETE_HEADER_BYTES,
     )
     return 0

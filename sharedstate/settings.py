@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -29,7 +29,11 @@ from sharedstate.keys import (
 
 Role = Literal["read", "write", "admin"]
 ROLES: tuple[Role, ...] = ("read", "write", "admin")
+if TYPE_CHECKING:
+    from sharedstate.durability.target import Target
+
 _KEEP_RE = re.compile(r"(last|hourly|daily|weekly)=(\d+)")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _env(name: str, *fallbacks: str) -> AliasChoices:
@@ -146,36 +150,24 @@ class Settings(BaseSettings):
 
     @property
     def backup_dir(self) -> Path:
-        """The directory backups live in: ``SHAREDSTATE_BACKUP_URL`` (``file:///data`` or a
-        plain path), else the data dir. Checked only where backups are used, so a bot that
-        shares the worker's variables never fails on it."""
-        url = (self.backup_url or "").strip()
-        if not url:
-            return self.data_dir
-        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme == "file":
-            parts = urlsplit(url)
-            if parts.netloc not in ("", "localhost"):
-                raise ConfigurationError(
-                    "SHAREDSTATE_BACKUP_URL: a file:// URL names a local directory (file:///data)"
-                )
-            return Path(unquote(parts.path))
-        if scheme == "s3":
-            raise ConfigurationError(
-                "SHAREDSTATE_BACKUP_URL: s3:// bucket targets are not available in this version; "
-                "use a directory (file:///data or a path)"
-            )
-        if scheme:
-            raise ConfigurationError(
-                f"SHAREDSTATE_BACKUP_URL: unsupported scheme {scheme[:16]!r}; use a directory "
-                "(file:///data or a path)"
-            )
-        return Path(url)
+        """The directory backups live in, when ``SHAREDSTATE_BACKUP_URL`` names one (``file:///data``
+        or a plain path), else the data dir. ConfigurationError for a bucket, which has none."""
+        location = parse_backup_url(self.backup_url, self.data_dir)
+        if not isinstance(location, Path):
+            raise ConfigurationError("SHAREDSTATE_BACKUP_URL names a bucket, not a directory")
+        return location
 
     @property
     def snapshot_dir(self) -> Path:
-        """Where snapshots live: ``<backup dir>/snapshots``."""
+        """Where snapshots live in a directory target: ``<backup dir>/snapshots``."""
         return self.backup_dir / "snapshots"
+
+    def backup_target(self) -> Target:
+        """The backup target (a directory or a bucket). Checked only where backups are used, so
+        a bot that shares the worker's variables never fails on it."""
+        from sharedstate.durability.target import open_target
+
+        return open_target(self.backup_url, self.data_dir)
 
     def tokens(self) -> dict[str, Role]:
         """Token -> role from ``SHAREDSTATE_API_TOKENS`` and ``SHAREDSTATE_API_ADMIN_TOKEN``."""
@@ -184,6 +176,41 @@ class Settings(BaseSettings):
         if admin:
             tokens[admin] = "admin"
         return tokens
+
+
+def parse_backup_url(url: str | None, default: Path) -> Path | tuple[str, str]:
+    """``SHAREDSTATE_BACKUP_URL`` read: a directory (``file:///data``, a path; empty: ``default``)
+    or ``(bucket, prefix)`` for ``s3://bucket/prefix``. ConfigurationError, in one line, if neither."""
+    url = (url or "").strip()
+    if not url:
+        return default
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "file":
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError(
+                "SHAREDSTATE_BACKUP_URL: a file:// URL names a local directory (file:///data)"
+            )
+        return Path(unquote(parts.path))
+    if scheme == "s3":
+        parts = urlsplit(url)
+        bucket, prefix = parts.netloc, unquote(parts.path).strip("/")
+        if not _BUCKET_RE.fullmatch(bucket) or parts.query or parts.fragment or "@" in url:
+            raise ConfigurationError(
+                "SHAREDSTATE_BACKUP_URL: an s3 URL is s3://<bucket>/<prefix> (credentials come from the "
+                "AWS_* variables, never the URL)"
+            )
+        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+            raise ConfigurationError(
+                "SHAREDSTATE_BACKUP_URL: the prefix of an s3 URL has an empty or dot part"
+            )
+        return bucket, prefix
+    if scheme:
+        raise ConfigurationError(
+            f"SHAREDSTATE_BACKUP_URL: unsupported scheme {scheme[:16]!r}; use a directory (file:///data or "
+            "a path) or a bucket (s3://bucket/prefix)"
+        )
+    return Path(url)
 
 
 def parse_tokens(text: str) -> dict[str, Role]:

@@ -10,6 +10,7 @@ import redis
 
 from sharedstate.redis_server import RedisProcess
 from tests.deployments import Deployment
+from tests.s3 import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +57,12 @@ def deployment(redis_server: RedisProcess, real_redis: redis.Redis, tmp_path: Pa
     deployment = Deployment(redis_server, tmp_path)
     with deployment:
         yield deployment
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3-compatible HTTP server (moto's) for the session; each test makes its buckets."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    yield server
+    server.stop()

@@ -23,7 +23,8 @@ from sharedstate import usage
 from sharedstate.cli.context import err, human_size, out, settings
 from sharedstate.connection import client_options, mask_url
 from sharedstate.durability.snapshots import list_snapshots
-from sharedstate.errors import ConfigurationError
+from sharedstate.durability.target import JOURNAL, SNAPSHOTS, DirectoryTarget, Target
+from sharedstate.errors import ConfigurationError, SnapshotError
 from sharedstate.keys import Keys
 from sharedstate.persistence import assess
 from sharedstate.settings import Settings
@@ -124,7 +125,10 @@ def _usage_check(client: redis.Redis, keys: Keys, budget: int) -> Check:
 
 
 def _disk_checks(config: Settings) -> list[Check]:
-    directory = config.snapshot_dir
+    target = config.backup_target()
+    if not isinstance(target, DirectoryTarget):
+        return _bucket_checks(config, target)
+    directory = target.folder(SNAPSHOTS)
     checks = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -137,14 +141,26 @@ def _disk_checks(config: Settings) -> list[Check]:
         return [Check("data dir writable", "FAIL", f"{config.data_dir}: {exc.strerror or exc}")]
     free = shutil.disk_usage(directory).free
     checks.append(Check("free space", "OK" if free >= LOW_DISK_BYTES else "WARN", f"{free / 1e6:,.0f} MB"))
-    snapshots = [entry for entry in list_snapshots(directory, config.namespace) if entry.header is not None]
+    return checks + _newest_snapshot(config, target, "none in this data dir (on the worker's volume?)")
+
+
+def _bucket_checks(config: Settings, target: Target) -> list[Check]:
+    try:
+        target.write(JOURNAL, ".doctor-probe", b"x")
+        target.delete(JOURNAL, [".doctor-probe"])
+    except SnapshotError as exc:
+        return [Check("backup bucket writable", "FAIL", f"{target.description}: {exc.reason}")]
+    checks = [Check("backup bucket writable", "OK", target.description)]
+    return checks + _newest_snapshot(config, target, f"none in {target.description} yet")
+
+
+def _newest_snapshot(config: Settings, target: Target, none: str) -> list[Check]:
+    snapshots = [entry for entry in list_snapshots(target, config.namespace) if entry.header is not None]
     if not snapshots:
-        checks.append(Check("newest snapshot", "WARN", "none in this data dir (on the worker's volume?)"))
-    else:
-        age = time.time() - snapshots[0].created_at
-        status = "OK" if age <= max(3 * config.snapshot_interval, 3600) else "WARN"
-        checks.append(Check("newest snapshot", status, f"{snapshots[0].id}, {age:,.0f} s old"))
-    return checks
+        return [Check("newest snapshot", "WARN", none)]
+    age = time.time() - snapshots[0].created_at
+    status = "OK" if age <= max(3 * config.snapshot_interval, 3600) else "WARN"
+    return [Check("newest snapshot", status, f"{snapshots[0].id}, {age:,.0f} s old")]
 
 
 def _api_checks(config: Settings) -> list[Check]:
@@ -179,7 +195,11 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
         checks += _redis_checks(config)
     except ConfigurationError as exc:
         checks.append(Check("redis url", "FAIL", str(exc)))
-    return checks + _disk_checks(config) + _api_checks(config)
+    try:
+        checks += _disk_checks(config)
+    except ConfigurationError as exc:
+        checks.append(Check("backup target", "FAIL", str(exc)))
+    return checks + _api_checks(config)
 
 
 def doctor(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from sharedstate.durability.snapshots import (
     list_snapshots,
     take_snapshot,
 )
+from sharedstate.durability.target import SNAPSHOTS, Source
 from sharedstate.errors import SnapshotError, UsageError
 from sharedstate.settings import parse_keep
 
@@ -72,20 +73,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.set_defaults(handler=export_command)
 
 
-def _snapshot_path(args: argparse.Namespace, given: str) -> Path:
-    """A snapshot file given as a path, or as an id in the snapshots directory; UsageError if neither."""
+def _snapshot_path(args: argparse.Namespace, given: str) -> Source:
+    """A snapshot file given as a path, or as an id on the backup target; UsageError if neither."""
     path = Path(given)
     if path.exists() or path.is_symlink():
         return path
-    in_directory = settings(args).snapshot_dir / given
-    if path.parent == Path(".") and (in_directory.exists() or in_directory.is_symlink()):
-        return in_directory
+    if path.parent == Path("."):
+        target = settings(args).backup_target()
+        if any(item.name == given for item in target.list(SNAPSHOTS)):
+            return target.source(SNAPSHOTS, given)
     raise UsageError(f"{given}: no such snapshot file (a path, or an id that `sharedstate snapshots` lists)")
 
 
 def snapshot(args: argparse.Namespace) -> int:
     config = settings(args)
-    directory = config.snapshot_dir
+    directory = config.backup_target()
     with open_store(args) as store:
         clean_temp_files(directory)
         with progress("snapshot") as update:
@@ -97,8 +99,8 @@ def snapshot(args: argparse.Namespace) -> int:
         f"snapshot {result.path} : {result.header.documents} documents, "
         f"{human_size(result.size)}, {result.seconds:.2f} s"
     )
-    for path in removed:
-        out.print(f"retention removed {path.name}")
+    for source in removed:
+        out.print(f"retention removed {source.name}")
     for name, reason in result.skipped:
         err.print(f"left out undecodable document {name!r}: {reason}", markup=False)
     return 1 if result.skipped else 0
@@ -106,7 +108,8 @@ def snapshot(args: argparse.Namespace) -> int:
 
 def snapshots(args: argparse.Namespace) -> int:
     config = settings(args)
-    entries = list_snapshots(config.snapshot_dir, config.namespace)
+    target = config.backup_target()
+    entries = list_snapshots(target, config.namespace)
     table = Table("id", "created (UTC)", "documents", "size", "status")
     rows = []
     for entry in entries:
@@ -126,7 +129,7 @@ def snapshots(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     if not entries:
-        err.print(f"no snapshots of namespace {config.namespace!r} in {config.snapshot_dir}")
+        err.print(f"no snapshots of namespace {config.namespace!r} in {target.description}")
         return 0
     out.print(table)
     return 0
@@ -156,8 +159,9 @@ def _print_report(report: RestoreReport) -> None:
 
 def restore(args: argparse.Namespace) -> int:
     config = settings(args)
+    target = config.backup_target()
     with open_store(args) as store:
-        what = f"snapshot {args.file}" if args.file else f"the newest valid snapshot in {config.snapshot_dir}"
+        what = f"snapshot {args.file}" if args.file else f"the newest valid snapshot in {target.description}"
         scope = f"documents {', '.join(args.doc)}" if args.doc else f"all of namespace {store.namespace!r}"
         question = f"Roll back {scope} to {what}, replacing newer data?"
         if args.force and not args.dry_run and not confirm(question, args.yes):
@@ -178,7 +182,7 @@ def restore(args: argparse.Namespace) -> int:
             else:
                 found = restore_newest(
                     store,
-                    config.snapshot_dir,
+                    target,
                     only=args.doc,
                     dry_run=args.dry_run,
                     force=args.force,
@@ -188,7 +192,7 @@ def restore(args: argparse.Namespace) -> int:
                     key=config.signing_key,
                 )
                 if found is None:
-                    err.print(f"no snapshots of namespace {store.namespace!r} in {config.snapshot_dir}")
+                    err.print(f"no snapshots of namespace {store.namespace!r} in {target.description}")
                     return 1
                 report = found
                 report.skipped = []  # already printed as they were skipped

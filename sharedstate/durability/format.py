@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from sharedstate.durability.target import SNAPSHOTS, Source, Target, as_target, source_size
 from sharedstate.errors import SnapshotError
 from sharedstate.jsonio import encode_tagged, loads_tagged
 from sharedstate.keys import NAME_RE
@@ -74,6 +75,12 @@ class Header:
     records_bytes: int = -1
     longest_line: int = -1
     skipped: tuple[str, ...] = ()
+    finished_at: float = -1.0
+
+    @property
+    def complete_at(self) -> float:
+        """When every record had been read (files that predate ``finished_at``: their creation)."""
+        return self.finished_at if self.finished_at >= 0 else self.created_at
 
     def line(self) -> bytes:
         fields = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -102,6 +109,7 @@ class Header:
                 records_bytes=int(fields.get("records_bytes", -1)),
                 longest_line=int(fields.get("longest_line", -1)),
                 skipped=tuple(str(name) for name in fields.get("skipped", ())),
+                finished_at=float(fields.get("finished_at", -1.0)),
             )
         except (KeyError, TypeError, ValueError):
             raise SnapshotError(path, "the header is incomplete") from None
@@ -131,15 +139,6 @@ def snapshot_name(namespace: str, created_at: float) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(created_at))
     millis = int(created_at * 1000) % 1000
     return f"{namespace}-{stamp}{millis:03d}Z-{secrets.token_hex(3)}{SUFFIX}"
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make renames and unlinks in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Member:
@@ -172,27 +171,33 @@ class _Member:
 
 
 class SnapshotWriter:
-    """Write one snapshot; nothing appears under the final name unless ``commit`` succeeds.
+    """Write one snapshot to a target (or a snapshots directory); nothing appears under the
+    final name unless ``commit`` succeeds.
 
-    >>> with SnapshotWriter(directory, "mybot") as writer:
+    >>> with SnapshotWriter(target, "mybot") as writer:
     ...     writer.add(Record("config", 3, 1712000000.0, "bot", {"a": 1}))
-    ...     path = writer.commit(epoch="...", max_version=3)
+    ...     source = writer.commit(epoch="...", max_version=3)
     """
 
     def __init__(
-        self, directory: Path, namespace: str, created_at: float | None = None, key: bytes | None = None
+        self,
+        target: Target | Path,
+        namespace: str,
+        created_at: float | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.key = key
-        self.directory = Path(directory)
+        self.target = as_target(target)
+        self.directory = self.target.staging(SNAPSHOTS)
         self.namespace = namespace
         self.created_at = time.time() if created_at is None else created_at
         self.name = snapshot_name(namespace, self.created_at)
         self._records_path = self.directory / f".rec-{self.name}"
         self._temp_path = self.directory / f".tmp-{self.name}"
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._records_file: IO[bytes] = open(self._records_path, "wb")  # noqa: SIM115 - closed in commit/abort
         self._records = _Member(self._records_file)
         self._done = False
+        self.header: Header | None = None  # once committed
 
     def add(self, record: Record) -> int:
         """Append one document; returns the length of its line."""
@@ -205,7 +210,7 @@ class SnapshotWriter:
         """Records added so far."""
         return self._records.count
 
-    def commit(self, **header: Any) -> Path:
+    def commit(self, **header: Any) -> Source:
         """Assemble header + records + trailer, make it durable, and give it its final name."""
         self._records.close()
         self._records_file.flush()
@@ -218,8 +223,10 @@ class SnapshotWriter:
             records_bytes=self._records.bytes,
             longest_line=self._records.longest,
             skipped=skipped,
+            finished_at=time.time(),
             **header,
         )
+        self.header = head
         head_line = head.line()
         trailer: dict[str, Any] = {
             "trailer": True,
@@ -229,7 +236,6 @@ class SnapshotWriter:
         }
         if self.key is not None:
             trailer["hmac_sha256"] = _signature(self.key, trailer["header_sha256"], trailer["records_sha256"])
-        final = self.directory / self.name
         with open(self._temp_path, "wb") as out:
             member = _Member(out)
             member.add(head_line)
@@ -241,9 +247,8 @@ class SnapshotWriter:
             member.close()
             out.flush()
             os.fsync(out.fileno())
-        os.replace(self._temp_path, final)
-        fsync_dir(self.directory)
         self._records_path.unlink(missing_ok=True)
+        final = self.target.publish(SNAPSHOTS, self._temp_path)
         self._done = True
         return final
 
@@ -269,8 +274,13 @@ def _signature(key: bytes, header_sha: str, records_sha: str) -> str:
     return hmac.new(key, f"{header_sha}:{records_sha}".encode(), hashlib.sha256).hexdigest()
 
 
-def _open(path: Path) -> IO[bytes]:
-    """A snapshot file opened for reading: a regular file, never through a symlink."""
+def _open(path: Source) -> IO[bytes]:
+    """A snapshot file opened for reading: a regular file, never through a symlink (a blob of a
+    bucket is read as it streams)."""
+    if isinstance(path, str):
+        path = Path(path)
+    if not isinstance(path, Path):
+        return path.open()
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
@@ -285,7 +295,7 @@ def _open(path: Path) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
-def read_header(path: Path) -> Header:
+def read_header(path: Source) -> Header:
     """The header alone (reads only the first line)."""
     try:
         with _open(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
@@ -316,7 +326,7 @@ class _Limits:
     total: int | None = None
 
 
-def _lines(path: Path, limits: _Limits) -> Iterator[bytes]:
+def _lines(path: Source, limits: _Limits) -> Iterator[bytes]:
     """The file's lines, each with its newline (the last one without, if it has none)."""
     seen = 0
     try:
@@ -356,7 +366,7 @@ def _lines(path: Path, limits: _Limits) -> Iterator[bytes]:
         raise SnapshotError(path, _why(exc)) from None
 
 
-def _check_line(path: Path, length: int, limits: _Limits) -> None:
+def _check_line(path: Source, length: int, limits: _Limits) -> None:
     if length > limits.line:
         raise SnapshotError(
             path, f"a line longer than its header allows ({limits.line} bytes): damaged or hostile"
@@ -364,7 +374,7 @@ def _check_line(path: Path, length: int, limits: _Limits) -> None:
 
 
 def read_snapshot(
-    path: Path, *, exact: bool = True, key: bytes | None = None
+    path: Source, *, exact: bool = True, key: bytes | None = None
 ) -> tuple[Header, Iterator[Record]]:
     """The header and an iterator of records that checks everything as it goes.
 
@@ -377,7 +387,7 @@ def read_snapshot(
     return header, _records(path, header, first, lines, exact, key)
 
 
-def _opened(path: Path) -> tuple[Header, bytes, Iterator[bytes]]:
+def _opened(path: Source) -> tuple[Header, bytes, Iterator[bytes]]:
     """The header, its line, and the lines after it, bounded by the sizes the header declares."""
     limits = _Limits()
     lines = _lines(path, limits)
@@ -394,7 +404,7 @@ def _opened(path: Path) -> tuple[Header, bytes, Iterator[bytes]]:
 
 
 def _records(
-    path: Path, header: Header, head_line: bytes, lines: Iterator[bytes], exact: bool, key: bytes | None
+    path: Source, header: Header, head_line: bytes, lines: Iterator[bytes], exact: bool, key: bytes | None
 ) -> Iterator[Record]:
     sha = hashlib.sha256()
     count = 0
@@ -435,7 +445,7 @@ def _records(
         raise SnapshotError(path, f"{count} records, but {counts}")
 
 
-def _parse_trailer(line: bytes, path: Path) -> dict[str, Any]:
+def _parse_trailer(line: bytes, path: Source) -> dict[str, Any]:
     try:
         trailer = json.loads(line)
     except ValueError:
@@ -445,7 +455,7 @@ def _parse_trailer(line: bytes, path: Path) -> dict[str, Any]:
     return trailer
 
 
-def _parse_record(line: bytes, path: Path, number: int, exact: bool) -> Record:
+def _parse_record(line: bytes, path: Source, number: int, exact: bool) -> Record:
     try:
         fields = loads_tagged(line, exact_ints=exact)
         record = Record(
@@ -467,7 +477,7 @@ def _parse_record(line: bytes, path: Path, number: int, exact: bool) -> Record:
 _NAME_AT_START = re.compile(rb'\{"name":"([A-Za-z0-9._:-]{1,200})"')
 
 
-def scan_names(path: Path) -> list[str]:
+def scan_names(path: Source) -> list[str]:
     """The document names a snapshot lists, read fast: no record parsed, no checksum checked (for
     comparing with what Redis holds; anything acting on a file verifies it first)."""
     _, _, lines = _opened(path)
@@ -483,16 +493,15 @@ def scan_names(path: Path) -> list[str]:
 class Verified:
     """A snapshot that passed every check."""
 
-    path: Path
+    path: Source
     header: Header
     size: int
 
 
-def verify(path: Path, key: bytes | None = None) -> Verified:
+def verify(path: Source, key: bytes | None = None) -> Verified:
     """Check header, every record, counts, checksums and (``key``) the signature; SnapshotError
     with the reason if not."""
-    path = Path(path)
     header, records = read_snapshot(path, exact=False, key=key)
     for _ in records:
         pass
-    return Verified(path, header, path.stat().st_size)
+    return Verified(path, header, source_size(path))

@@ -29,6 +29,7 @@ from sharedstate.durability import batch, state
 from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.pipelined import pipelined
 from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
+from sharedstate.durability.target import Source, Target, as_target
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
 from sharedstate.lease import Lease
@@ -45,7 +46,7 @@ class RestorePlan:
     left because Redis has the backup's version or a newer one, ``gone`` because they were
     deleted after the backup. ``force`` writes whatever Redis holds (a roll-back on purpose)."""
 
-    snapshot: Path
+    snapshot: Source
     header: Header
     key: bytes | None
     write: tuple[str, ...]
@@ -58,7 +59,7 @@ class RestorePlan:
 
 
 def plan_restore(
-    snapshot: Path,
+    snapshot: Source,
     header: Header,
     key: bytes | None,
     in_backup: Mapping[str, int],
@@ -146,7 +147,7 @@ class RestoreReport:
         }
 
 
-def _versions_of(path: Path, key: bytes | None) -> tuple[Header, dict[str, int]]:
+def _versions_of(path: Source, key: bytes | None) -> tuple[Header, dict[str, int]]:
     """Verify the whole file and return its header and each document's version."""
     header, records = read_snapshot(path, exact=False, key=key)
     return header, {record.name: record.version for record in records}
@@ -154,7 +155,7 @@ def _versions_of(path: Path, key: bytes | None) -> tuple[Header, dict[str, int]]
 
 def restore_snapshot(
     store: SharedStore,
-    path: Path,
+    path: Source | str,
     *,
     only: Iterable[str] | None = None,
     dry_run: bool = False,
@@ -171,14 +172,14 @@ def restore_snapshot(
     belongs to another namespace.
     """
     started = time.monotonic()
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     header, versions = _versions_of(path, key)
     return _restore(store, path, header, key, versions, started, only, dry_run, force, progress, lease_ttl)
 
 
 def _restore(
     store: SharedStore,
-    path: Path,
+    path: Source,
     header: Header,
     key: bytes | None,
     versions: dict[str, int],
@@ -351,7 +352,7 @@ class _Holding:
 
 def restore_newest(
     store: SharedStore,
-    directory: Path,
+    where: Target | Path,
     *,
     only: Iterable[str] | None = None,
     dry_run: bool = False,
@@ -370,7 +371,8 @@ def restore_newest(
     SnapshotError if none verifies. ``publish``: the worker's own directory, whose verification
     results go into the catalogue (only the worker publishes it).
     """
-    entries = list_snapshots(directory, store.namespace)
+    target = as_target(where)
+    entries = list_snapshots(target, store.namespace)
     if prefer is not None:
         entries.sort(key=lambda entry: entry.id != prefer)
     if not entries:
@@ -397,18 +399,18 @@ def restore_newest(
         )
         report.skipped = skipped
         if publish:
-            _publish(store, directory, verified)
+            _publish(store, target, verified)
         return report
     if publish:
-        _publish(store, directory, verified)
+        _publish(store, target, verified)
     raise SnapshotError(
-        directory, f"no snapshot of namespace {store.namespace!r} verifies ({len(skipped)} tried)"
+        target.description, f"no snapshot of namespace {store.namespace!r} verifies ({len(skipped)} tried)"
     )
 
 
 def restore_lost(
     store: SharedStore,
-    directory: Path,
+    where: Target | Path,
     names: Iterable[str],
     *,
     force: bool = False,
@@ -421,7 +423,7 @@ def restore_lost(
     goes by version, would keep them). Returns name -> snapshot id of those put back."""
     wanted = set(names)
     done: dict[str, str] = {}
-    for entry in list_snapshots(directory, store.namespace):
+    for entry in list_snapshots(where, store.namespace):
         if not wanted:
             break
         if entry.error is not None:
@@ -441,16 +443,16 @@ def restore_lost(
     return done
 
 
-def _publish(store: SharedStore, directory: Path, verified: dict[str, str]) -> None:
+def _publish(store: SharedStore, target: Target, verified: dict[str, str]) -> None:
     try:
-        publish_catalogue(store, directory, verified)
+        publish_catalogue(store, target, verified)
     except SharedStateError as exc:  # the catalogue is a convenience; the restore stands
         log.warning("could not publish the snapshot catalogue: %s", exc)
 
 
 def auto_restore(
     store: SharedStore,
-    directory: Path,
+    where: Target | Path,
     lease_ttl: float = state.RESTORE_LEASE_TTL,
     *,
     missing: Iterable[str] = (),
@@ -486,7 +488,7 @@ def auto_restore(
     try:
         report = restore_newest(
             store,
-            directory,
+            where,
             only=only,
             prefer=prefer,
             on_skip=skipped,
@@ -500,7 +502,7 @@ def auto_restore(
             "in %s for inspection.",
             bulk.namespace,
             exc.reason,
-            directory,
+            as_target(where).description,
         )
         state.set_marker(bulk)
         state.clear_restore_intent(bulk)

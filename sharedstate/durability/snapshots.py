@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -18,13 +17,13 @@ from sharedstate.durability.format import (
     Header,
     Record,
     SnapshotWriter,
-    fsync_dir,
     read_header,
     read_snapshot,
     scan_names,
 )
 from sharedstate.durability.pipelined import pipelined
 from sharedstate.durability.retention import select_kept
+from sharedstate.durability.target import SNAPSHOTS, Item, Source, Target, as_target, source_size
 from sharedstate.errors import SharedStateError, SnapshotError
 from sharedstate.store import SharedStore
 
@@ -41,12 +40,13 @@ Progress = Callable[[int, int], None]  # (done, total)
 
 @dataclass(frozen=True, slots=True)
 class SnapshotEntry:
-    """A file in the snapshots directory, with its header if it could be read."""
+    """A file in the snapshots folder of a target, with its header if it could be read."""
 
-    path: Path
+    path: Source
     size: int
     header: Header | None
     error: str | None = None
+    mtime: float = 0.0
 
     @property
     def id(self) -> str:
@@ -75,10 +75,7 @@ class SnapshotEntry:
         """The creation time recorded in the file (the file's mtime if it has no readable header)."""
         if self.header is not None:
             return self.header.created_at
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
+        return self.mtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +83,7 @@ class SnapshotResult:
     """A snapshot just written; ``skipped`` the documents left out because their stored bytes do
     not decode (name, why): the snapshot holds every other document."""
 
-    path: Path
+    path: Source
     header: Header
     size: int
     seconds: float
@@ -97,60 +94,75 @@ class NamespaceNotReady(SharedStateError):
     """Redis lost the namespace (marker missing) while snapshots exist: restore before snapshotting."""
 
 
-def list_snapshots(directory: Path, namespace: str | None = None) -> list[SnapshotEntry]:
-    """Snapshots in ``directory`` (of ``namespace``), newest first by recorded creation time
-    (files dated in the future last).
+def list_snapshots(where: Target | Path, namespace: str | None = None) -> list[SnapshotEntry]:
+    """Snapshots of a target (or a snapshots directory), of ``namespace``, newest first by
+    recorded creation time (files dated in the future last).
 
     Files whose header cannot be read, symbolic links and other non-regular files are listed
     with ``error`` (never read through) and count for the namespace their file name starts
     with; temporary files (``.``-prefixed) are not listed.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
+    target = as_target(where)
     entries = []
-    for path in directory.iterdir():
-        if path.name.startswith(".") or not path.name.endswith(SUFFIX):
+    for item in target.list(SNAPSHOTS):
+        if item.name.startswith(".") or not item.name.endswith(SUFFIX):
             continue
-        try:
-            mode = path.lstat().st_mode
-            if stat.S_ISDIR(mode):
-                continue
-            if not stat.S_ISREG(mode):
-                kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                entry = SnapshotEntry(path, 0, None, f"{kind} (refused: snapshots are regular files)")
-            else:
-                entry = SnapshotEntry(path, path.stat().st_size, read_header(path))
-                if entry.future:
-                    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.created_at))
-                    entry = SnapshotEntry(
-                        path, entry.size, entry.header, f"dated in the future ({stamp}): never preferred"
-                    )
-        except SnapshotError as exc:
-            entry = SnapshotEntry(path, _size(path), None, exc.reason)
-        except OSError:
-            continue  # removed meanwhile
+        source = _sized(target, item)
+        if item.refused is not None:
+            entry = SnapshotEntry(source, 0, None, item.refused, item.mtime)
+        else:
+            try:
+                entry = SnapshotEntry(source, item.size, _header(target, item, source), None, item.mtime)
+            except SnapshotError as exc:
+                if isinstance(source, Path) and not source.exists():
+                    continue  # removed meanwhile
+                entry = SnapshotEntry(source, item.size, None, exc.reason, item.mtime)
+            if entry.future:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.created_at))
+                entry = SnapshotEntry(
+                    source,
+                    entry.size,
+                    entry.header,
+                    f"dated in the future ({stamp}): never preferred",
+                    item.mtime,
+                )
         if namespace is None or entry.namespace == namespace:
             entries.append(entry)
     return sorted(entries, key=lambda entry: (entry.ranked_at, entry.id), reverse=True)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+_headers: dict[tuple[str, str, int, float], Header] = {}
+HEADERS_KEPT = 10_000
+
+
+def _header(target: Target, item: Item, source: Source) -> Header:
+    """A snapshot's header, read once per file: a published snapshot never changes (a bucket's
+    listing would otherwise cost one GET per snapshot each time)."""
+    key = (target.description, item.name, item.size, item.mtime)
+    header = _headers.get(key)
+    if header is None:
+        header = read_header(source)
+        if len(_headers) >= HEADERS_KEPT:
+            _headers.clear()
+        _headers[key] = header
+    return header
+
+
+def _sized(target: Target, item: Item) -> Source:
+    sized = getattr(target, "sized", None)  # a bucket's object knows its listed size
+    return sized(SNAPSHOTS, item) if sized is not None else target.source(SNAPSHOTS, item.name)
 
 
 def take_snapshot(
     store: SharedStore,
-    directory: Path,
+    where: Target | Path,
     *,
     progress: Progress | None = None,
     allow_unmarked: bool = False,
     key: bytes | None = None,
 ) -> SnapshotResult:
-    """Write every document of the store's namespace to a new snapshot in ``directory``.
+    """Write every document of the store's namespace to a new snapshot on a target (or in a
+    snapshots directory).
 
     Each document is captured with the version it had at one instant (read in batches, one
     script call per batch); memory grows with the largest batch of documents only. A document
@@ -162,12 +174,11 @@ def take_snapshot(
     unless ``allow_unmarked``. A fresh namespace (no snapshots yet) is marked and snapshotted.
     """
     started = time.monotonic()
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    target = as_target(where)
     bulk = store.bulk()
     epoch = state.get_marker(bulk)
     if epoch is None:
-        if list_snapshots(directory, bulk.namespace) and not allow_unmarked:
+        if list_snapshots(target, bulk.namespace) and not allow_unmarked:
             raise NamespaceNotReady(
                 f"namespace {bulk.namespace!r} has no marker in Redis but snapshots exist: Redis lost "
                 "its data. Restore first (sharedstate restore) or snapshot anyway (--force)."
@@ -176,14 +187,14 @@ def take_snapshot(
     position = state.feed_position(bulk)
     floor = state.get_floor(bulk)
     names = bulk.names()
-    carried = _lost_since(bulk, directory, names, key)
+    carried = _lost_since(bulk, target, names, key)
     if carried:
         names = sorted(set(names) | set(carried))
     max_version = 0
     written = 0  # bytes of JSON
     skipped: list[tuple[str, str]] = []
     try:
-        with SnapshotWriter(directory, bulk.namespace, key=key) as writer:
+        with SnapshotWriter(target, bulk.namespace, key=key) as writer:
 
             def calls() -> Iterator[Call[list[Record | batch.Unreadable | None]]]:
                 start = 0
@@ -220,18 +231,16 @@ def take_snapshot(
                 skipped=[name for name, _ in skipped],
             )
     except OSError as exc:
-        raise SnapshotError(directory, f"cannot write a snapshot: {exc.strerror or exc}") from exc
-    header = read_header(path)
-    return SnapshotResult(path, header, path.stat().st_size, time.monotonic() - started, tuple(skipped))
+        raise SnapshotError(target.description, f"cannot write a snapshot: {exc.strerror or exc}") from exc
+    assert writer.header is not None
+    return SnapshotResult(path, writer.header, source_size(path), time.monotonic() - started, tuple(skipped))
 
 
-def _lost_since(bulk: SharedStore, directory: Path, names: list[str], key: bytes | None) -> dict[str, Record]:
+def _lost_since(bulk: SharedStore, target: Target, names: list[str], key: bytes | None) -> dict[str, Record]:
     """Documents of the previous snapshot that Redis no longer has although nothing deleted
     them (no tombstone): lost with all their keys. The new snapshot carries them over, so the
     backup never forgets them and the integrity check fills them in."""
-    previous = next(
-        (entry for entry in list_snapshots(directory, bulk.namespace) if entry.error is None), None
-    )
+    previous = next((entry for entry in list_snapshots(target, bulk.namespace) if entry.error is None), None)
     if previous is None:
         return {}
     try:
@@ -258,45 +267,34 @@ def _lost_since(bulk: SharedStore, directory: Path, names: list[str], key: bytes
     return carried
 
 
-def clean_temp_files(directory: Path, older_than: float = TEMP_MAX_AGE) -> list[Path]:
+def clean_temp_files(where: Target | Path, older_than: float = TEMP_MAX_AGE) -> list[Source]:
     """Remove temporary files a crashed snapshot left behind (untouched for ``older_than`` s)."""
-    directory = Path(directory)
-    removed: list[Path] = []
-    if not directory.is_dir():
-        return removed
+    target = as_target(where)
     now = time.time()
-    for path in directory.iterdir():
-        if path.name.startswith(".") and path.is_file():
-            try:
-                if now - path.stat().st_mtime >= older_than:
-                    path.unlink()
-                    removed.append(path)
-            except OSError:
-                continue
-    return removed
+    stale = [
+        item.name
+        for item in target.list(SNAPSHOTS)
+        if item.name.startswith(".") and item.refused is None and now - item.mtime >= older_than
+    ]
+    target.delete(SNAPSHOTS, stale)
+    return [target.source(SNAPSHOTS, name) for name in stale]
 
 
 def apply_retention(
-    directory: Path, namespace: str, keep: dict[str, int], newest_good: Path | None = None
-) -> list[Path]:
-    """Delete the namespace's snapshots that ``keep`` does not keep; returns the removed paths.
+    where: Target | Path, namespace: str, keep: dict[str, int], newest_good: Source | None = None
+) -> list[Source]:
+    """Delete the namespace's snapshots that ``keep`` does not keep; returns those removed.
 
     Never removes ``newest_good`` (the last snapshot known to verify), and never touches
     files of other namespaces or files whose header cannot be read.
     """
-    entries = [entry for entry in list_snapshots(directory, namespace) if entry.header is not None]
-    always = next((entry for entry in entries if entry.path == newest_good), None)
+    target = as_target(where)
+    entries = [entry for entry in list_snapshots(target, namespace) if entry.header is not None]
+    good = None if newest_good is None else newest_good.name
+    always = next((entry for entry in entries if entry.id == good), None)
     kept = select_kept(entries, lambda entry: entry.ranked_at, keep, always)
-    removed: list[Path] = []
-    for entry in entries:
-        if entry not in kept:
-            try:
-                entry.path.unlink()
-                removed.append(entry.path)
-            except FileNotFoundError:
-                pass
-    if removed:
-        fsync_dir(Path(directory))
+    removed = [entry.path for entry in entries if entry not in kept]
+    target.delete(SNAPSHOTS, [source.name for source in removed])
     return removed
 
 
@@ -306,7 +304,7 @@ def read_catalogue(store: SharedStore) -> dict[str, Any]:
 
 
 def publish_catalogue(
-    store: SharedStore, directory: Path, verified: dict[str, str] | None = None
+    store: SharedStore, where: Target | Path, verified: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
     """Publish the namespace's snapshot list to Redis (``sys:catalogue``) for the API.
 
@@ -316,7 +314,7 @@ def publish_catalogue(
     verified = verified or {}
     previous = {row["id"]: row for row in read_catalogue(store)["snapshots"]}
     rows = []
-    for entry in list_snapshots(directory, store.namespace):
+    for entry in list_snapshots(where, store.namespace):
         row: dict[str, Any] = {
             "id": entry.id,
             "created_at": entry.created_at,

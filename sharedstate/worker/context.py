@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextvars
 import os
 
+from sharedstate.durability.target import Target
 from sharedstate.settings import Settings
 from sharedstate.store import SharedStore
 
 _store: SharedStore | None = None
 _store_pid = 0
 _settings: Settings | None = None
+_target: Target | None = None
 
 fence: contextvars.ContextVar[int | None] = contextvars.ContextVar("fence", default=None)
 """Fencing token of the lease the running job holds (None outside a job)."""
@@ -29,8 +31,9 @@ def settings() -> Settings:
 
 def use_settings(given: Settings) -> None:
     """Use ``given`` in this process (and the children it forks) instead of the environment's."""
-    global _settings
+    global _settings, _target
     _settings = given
+    _target = None
 
 
 def store() -> SharedStore:
@@ -40,6 +43,14 @@ def store() -> SharedStore:
         _store = SharedStore.from_settings(settings(), client_name="worker")
         _store_pid = os.getpid()
     return _store
+
+
+def target() -> Target:
+    """Where backups live (``SHAREDSTATE_BACKUP_URL``): the volume's directory or a bucket."""
+    global _target
+    if _target is None:
+        _target = settings().backup_target()
+    return _target
 
 
 def current_fence() -> int | None:

@@ -31,9 +31,11 @@ from sharedstate.durability.snapshots import (
     NamespaceNotReady,
     apply_retention,
     clean_temp_files,
+    list_snapshots,
     publish_catalogue,
     take_snapshot,
 )
+from sharedstate.durability.target import SNAPSHOTS
 from sharedstate.errors import ConfigurationError, SharedStateError, SnapshotError
 from sharedstate.integrity import check, relist
 from sharedstate.lease import Lease
@@ -204,23 +206,23 @@ def verify(path: str | None = None, attempt: int = 1) -> Any:
 def _snapshot(force: bool) -> dict[str, Any]:
     config = context.settings()
     store = context.store()
-    directory = config.snapshot_dir
+    target = context.target()
     if not force:
         last = state.last_snapshot(store)
         if (
             last is not None
             and last.get("feed_position") == state.feed_position(store)
             and last.get("epoch") == state.get_marker(store)
-            and (directory / str(last.get("id"))).exists()
+            and any(item.name == last.get("id") for item in target.list(SNAPSHOTS))
         ):
             raise Skipped(f"no change since {last['id']}", quiet=True)
-    clean_temp_files(directory)
+    clean_temp_files(target)
     try:
-        result = take_snapshot(store, directory, key=context.settings().signing_key)
+        result = take_snapshot(store, target, key=context.settings().signing_key)
     except NamespaceNotReady as exc:
         raise Skipped(str(exc)) from None
-    removed = apply_retention(directory, store.namespace, parse_keep(config.snapshot_keep), result.path)
-    publish_catalogue(store, directory, {result.path.name: "ok"})
+    removed = apply_retention(target, store.namespace, parse_keep(config.snapshot_keep), result.path)
+    publish_catalogue(store, target, {result.path.name: "ok"})
     record = {
         "id": result.path.name,
         "created_at": result.header.created_at,
@@ -229,7 +231,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "feed_position": result.header.feed_position,
         "epoch": result.header.epoch,
-        "removed": [path.name for path in removed],
+        "removed": [source.name for source in removed],
         "undecodable": [{"name": name, "reason": reason} for name, reason in result.skipped[:100]],
     }
     state.set_last_snapshot(store, record)
@@ -255,7 +257,7 @@ def _fill_in_missing(store: Any, missing: list[str], data_lost: list[str]) -> di
     restore rule, and those whose data Redis lost under their meta, put back from it; None when
     nothing is missing."""
     config = context.settings()
-    directory = config.snapshot_dir
+    directory = context.target()
     try:
         plan = restore_newest(store, directory, dry_run=True, key=config.signing_key)
     except SnapshotError as exc:
@@ -321,9 +323,7 @@ def integrity() -> Any:
 
 def _auto_restore() -> dict[str, Any]:
     config = context.settings()
-    report = auto_restore(
-        context.store(), config.snapshot_dir, config.restore_lease_ttl, key=config.signing_key
-    )
+    report = auto_restore(context.store(), context.target(), config.restore_lease_ttl, key=config.signing_key)
     if report is None:
         raise Skipped("namespace intact", quiet=True)
     return report.to_dict()
@@ -335,7 +335,7 @@ def auto_restore_check() -> Any:
 
 
 def snapshot_path(snapshot_id: str) -> Any:
-    """The path of a snapshot id in the snapshots directory (no other directory, no temp files)."""
+    """The snapshot of an id on the backup target (no other folder, no temp files)."""
     if (
         "/" in snapshot_id
         or "\\" in snapshot_id
@@ -343,10 +343,10 @@ def snapshot_path(snapshot_id: str) -> Any:
         or not snapshot_id.endswith(SUFFIX)
     ):
         raise SnapshotError(snapshot_id, "not a snapshot id")
-    path = context.settings().snapshot_dir / snapshot_id
-    if not path.is_file():
-        raise SnapshotError(snapshot_id, "no such snapshot on this worker's volume")
-    return path
+    for entry in list_snapshots(context.target()):
+        if entry.id == snapshot_id:
+            return entry.path
+    raise SnapshotError(snapshot_id, "no such snapshot on the backup target")
 
 
 def _restore(snapshot_id: str, documents: list[str] | None, force: bool) -> dict[str, Any]:
@@ -359,7 +359,7 @@ def _restore(snapshot_id: str, documents: list[str] | None, force: bool) -> dict
         lease_ttl=context.settings().restore_lease_ttl,
         key=context.settings().signing_key,
     )
-    publish_catalogue(store, context.settings().snapshot_dir, {snapshot_id: "ok"})
+    publish_catalogue(store, context.target(), {snapshot_id: "ok"})
     return report.to_dict()
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sharedstate.durability.restore import auto_restore
+from sharedstate.durability.target import SNAPSHOTS, DirectoryTarget
 from sharedstate.errors import SharedStateError, StoreUnavailable
 from sharedstate.settings import Settings
 from sharedstate.worker import context, jobs, names, records
@@ -132,7 +133,7 @@ class Supervisor:
             try:
                 config = self.settings
                 report = auto_restore(
-                    context.store(), config.snapshot_dir, config.restore_lease_ttl, key=config.signing_key
+                    context.store(), context.target(), config.restore_lease_ttl, key=config.signing_key
                 )
             except StoreUnavailable as exc:
                 if not _answers(context.store()):
@@ -283,8 +284,8 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
-        log.info("worker %s for namespace %r, snapshots in %s", self.id, self.settings.namespace,
-                 self.settings.snapshot_dir)  # fmt: skip
+        log.info("worker %s for namespace %r, backups in %s", self.id, self.settings.namespace,
+                 context.target().description)  # fmt: skip
         subreaper = become_subreaper()
         if not self._restore_at_start():
             return 0
@@ -318,7 +319,9 @@ def run(settings: Settings) -> int:
     """Run the worker service in this process."""
     context.use_settings(settings)
     settings.require_redis_url()
-    settings.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    target = context.target()  # configuration errors now, not at the first snapshot
+    if isinstance(target, DirectoryTarget):
+        target.staging(SNAPSHOTS)
     scheduled_jobs(settings)  # configuration errors now, not in the cron child
     return Supervisor(settings).run()
 

@@ -138,7 +138,8 @@ def test_the_backup_target_is_a_directory_from_backup_url_or_the_data_dir(
     monkeypatch.setenv("SHAREDSTATE_BACKUP_URL", f"file://{tmp_path}/with%20space")
     assert Settings.load().snapshot_dir == tmp_path / "with space" / "snapshots"
     for url, said in [
-        ("s3://bucket/prefix", "not available in this version"),
+        ("s3://bucket/prefix", "names a bucket, not a directory"),
+        ("s3://user:secret@bucket/prefix", "credentials come from the AWS"),
         ("file://otherhost/data", "local directory"),
         ("ftp://user:secret@host/x", "unsupported scheme 'ftp'"),
     ]:
@@ -172,7 +173,8 @@ def test_a_snapshot_by_hand_lands_in_the_backup_directory(
     assert not (tmp_path / "data" / "snapshots").exists() or not any(
         (tmp_path / "data" / "snapshots").iterdir()
     )
-    env["SHAREDSTATE_BACKUP_URL"] = "s3://bucket/prefix"
+    env["SHAREDSTATE_BACKUP_URL"] = "s3://user:secret@bucket/prefix"
     refused = subprocess.run([sys.executable, "-m", "sharedstate", "snapshot"], env=env, capture_output=True,
                              text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "secret" not in refused.stderr

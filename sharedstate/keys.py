@@ -176,6 +176,16 @@ class Keys:
         """The lease a restore holds while it writes."""
         return self._system("lock:restore")
 
+    @property
+    def journal_lock(self) -> str:
+        """The lease the worker that journals the feed holds (one journaler per namespace)."""
+        return self._system("lock:journal")
+
+    @property
+    def journal(self) -> str:
+        """JSON of the journal's state (position, last flush, gaps) for health and the API."""
+        return self._system("journal")
+
     def stage(self, name: str) -> str:
         """Hash a restore fills with a very wide document's fields before it swaps them in."""
         return self._system(f"stage:{name}")

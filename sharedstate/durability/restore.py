@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,10 @@ from typing import Any
 from sharedstate._core import Call
 from sharedstate.durability import batch, state
 from sharedstate.durability.format import Header, Record, read_snapshot
+from sharedstate.durability.journal import SegmentName, segments_of
 from sharedstate.durability.pipelined import pipelined
-from sharedstate.durability.snapshots import Progress, list_snapshots, publish_catalogue
+from sharedstate.durability.points import GapInJournal, Point, plan_point, replay
+from sharedstate.durability.snapshots import Progress, SnapshotEntry, list_snapshots, publish_catalogue
 from sharedstate.durability.target import Source, Target, as_target
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
 from sharedstate.jsonio import dumps_tagged
@@ -56,6 +58,8 @@ class RestorePlan:
     absent: frozenset[str]  # of ``write``: those Redis has no copy of
     full: bool
     force: bool
+    max_version: int = 0  # the highest version the backup holds
+    point: Point | None = None  # what the journal changed after the snapshot
 
 
 def plan_restore(
@@ -67,6 +71,7 @@ def plan_restore(
     deleted: Mapping[str, int],
     only: Iterable[str] | None = None,
     force: bool = False,
+    point: Point | None = None,
 ) -> RestorePlan:
     """Decide what to write and delete. Pure: no I/O.
 
@@ -80,7 +85,8 @@ def plan_restore(
         wanted = sorted(set(only))
         missing = [name for name in wanted if name not in in_backup]
         if missing:
-            raise InvalidDocument(f"not in snapshot {snapshot.name}: {', '.join(missing)}")
+            where = point.description if point is not None else snapshot.name
+            raise InvalidDocument(f"not in {where}: {', '.join(missing)}")
     else:
         wanted = sorted(in_backup)
     write: list[str] = []
@@ -107,6 +113,8 @@ def plan_restore(
         absent,
         only is None,
         force,
+        max(in_backup.values(), default=0),
+        point,
     )
 
 
@@ -189,15 +197,20 @@ def _restore(
     force: bool,
     progress: Progress | None,
     lease_ttl: float,
+    point: Point | None = None,
 ) -> RestoreReport:
-    """restore_snapshot of a file already verified completely (its documents' ``versions`` read)."""
+    """restore_snapshot of a file already verified completely (its documents' ``versions`` read),
+    with what the journal changed after it (``point``)."""
     bulk = store.bulk()
     if header.namespace != bulk.namespace:
         raise SnapshotError(path, f"belongs to namespace {header.namespace!r}, not {bulk.namespace!r}")
+    if point is not None:
+        versions = point.versions(versions)
     names = sorted(set(bulk.names()) | set(versions)) if force and only is None else sorted(versions)
     live, deleted = _live_versions(bulk, names if only is None else sorted(set(only) & set(versions)))
-    plan = plan_restore(path, header, key, versions, live, deleted, only, force)
-    report = RestoreReport(path.name, dry_run, force, kept=list(plan.kept), gone=list(plan.gone))
+    plan = plan_restore(path, header, key, versions, live, deleted, only, force, point)
+    described = point.description if point is not None else path.name
+    report = RestoreReport(described, dry_run, force, kept=list(plan.kept), gone=list(plan.gone))
     if dry_run:
         _compare(bulk, plan, report)
     else:
@@ -230,6 +243,8 @@ def _live_versions(bulk: SharedStore, names: list[str]) -> tuple[dict[str, int],
 def _selected(plan: RestorePlan) -> Iterable[Record]:
     wanted = set(plan.write)
     _, records = read_snapshot(plan.snapshot, key=plan.key)
+    if plan.point is not None:
+        records = plan.point.records(records)
     return (record for record in records if record.name in wanted)
 
 
@@ -290,7 +305,7 @@ def _execute(
             state.clear_marker(bulk)
         # a document created later gets a version above every one the backup holds, even if the
         # server's clock stepped back (write.lua)
-        report.floor = state.raise_floor(bulk, plan.header.max_version)
+        report.floor = state.raise_floor(bulk, max(plan.header.max_version, plan.max_version))
         holding = _Holding(lease, lease_ttl, progress, len(plan.write) + len(plan.delete))
         target = batch.Target(not plan.force, lease.value, f"restore:{plan.snapshot.name}"[:200])
 
@@ -363,13 +378,18 @@ def restore_newest(
     lease_ttl: float = state.RESTORE_LEASE_TTL,
     key: bytes | None = None,
     publish: bool = False,
+    at: float | None = None,
+    journal: bool = True,
 ) -> RestoreReport | None:
-    """Restore the newest snapshot of the namespace that verifies (``prefer`` an id first).
+    """Restore the newest point of the namespace: the newest snapshot that verifies (``prefer``
+    an id first) plus the journal after it; with ``at``, the state at that time (the newest
+    snapshot complete by then, and the journal up to it).
 
     Newer snapshots that fail verification are skipped, each reported to ``on_skip`` and in
-    ``report.skipped``. None if the directory holds no snapshot of the namespace at all;
-    SnapshotError if none verifies. ``publish``: the worker's own directory, whose verification
-    results go into the catalogue (only the worker publishes it).
+    ``report.skipped``. None if the target holds no snapshot of the namespace at all;
+    SnapshotError if none verifies (or none serves ``at``), GapInJournal if ``at`` lies past a
+    gap in the journal. ``publish``: the worker's own target, whose verification results go
+    into the catalogue (only the worker publishes it). ``journal=False``: the snapshot alone.
     """
     target = as_target(where)
     entries = list_snapshots(target, store.namespace)
@@ -377,9 +397,13 @@ def restore_newest(
         entries.sort(key=lambda entry: entry.id != prefer)
     if not entries:
         return None
+    segments = segments_of(target, store.namespace) if journal else []
+    needs = {entry.id: needed for entry, needed in plan_point(entries, segments, at).candidates}
     skipped: list[tuple[str, str]] = []
     verified: dict[str, str] = {}
     for entry in entries:
+        if entry.error is None and entry.id not in needs:
+            continue  # complete only after the time asked for
         started = time.monotonic()
         reason = entry.error
         if reason is None:
@@ -394,8 +418,20 @@ def restore_newest(
                 on_skip(entry.id, reason)
             continue
         verified[entry.id] = "ok"
+        point = _point(target, entry, needs[entry.id], at, key) if segments else None
         report = _restore(
-            store, entry.path, header, key, versions, started, only, dry_run, force, progress, lease_ttl
+            store,
+            entry.path,
+            header,
+            key,
+            versions,
+            started,
+            only,
+            dry_run,
+            force,
+            progress,
+            lease_ttl,
+            point,
         )
         report.skipped = skipped
         if publish:
@@ -403,9 +439,33 @@ def restore_newest(
         return report
     if publish:
         _publish(store, target, verified)
+    if at is not None and not skipped:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+        raise SnapshotError(
+            target.description, f"no snapshot of namespace {store.namespace!r} was complete by {stamp}"
+        )
     raise SnapshotError(
         target.description, f"no snapshot of namespace {store.namespace!r} verifies ({len(skipped)} tried)"
     )
+
+
+def _point(
+    target: Target, entry: SnapshotEntry, segments: Sequence[SegmentName], at: float | None, key: bytes | None
+) -> Point:
+    """The snapshot with the journal after it replayed up to ``at``."""
+    point = replay(target, entry, segments, at, key)
+    for problem in point.problems:
+        log.error("journal: %s", problem)
+    if point.gap is not None:
+        if at is not None and at > point.gap.at:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(point.gap.at))
+            raise GapInJournal(
+                target.description,
+                f"the journal has a gap at {stamp} ({point.gap.reason}) and no snapshot taken after it "
+                "was complete by the time asked for",
+            )
+        log.warning("journal: replay of %s stops at a gap (%s)", entry.id, point.gap.reason)
+    return point
 
 
 def restore_lost(

@@ -7,6 +7,7 @@
 * ``Keys.restore_intent`` - the restore in progress or interrupted (snapshot id), so an interrupted
   restore is finished with the same snapshot and the namespace is never marked complete half-way.
 * ``Keys.restore_lock`` - the lease of the restore that is writing.
+* ``Keys.journal_lock`` / ``Keys.journal`` - the journaler's lease and its published state.
 * ``Keys.catalogue`` / ``Keys.last_snapshot`` - the snapshot list (for the API) and the last
   snapshot taken (so an unchanged namespace is not snapshotted again).
 
@@ -145,3 +146,36 @@ half-way blocks the automatic one that finishes it."""
 def restore_lease(store: SharedStore, ttl: float = RESTORE_LEASE_TTL) -> Lease:
     """The lease a restore holds while it runs (renewed every third of its lifetime)."""
     return Lease(store.redis, store.keys.restore_lock, ttl)
+
+
+JOURNAL_LEASE_TTL = 10.0
+"""Seconds the journaler's lease outlives its last renewal: how long a second worker waits
+before it takes over journaling from one that died."""
+
+
+def journal_lease(store: SharedStore, ttl: float = JOURNAL_LEASE_TTL) -> Lease:
+    """The lease of the one worker that journals the namespace's feed."""
+    return Lease(store.redis, store.keys.journal_lock, ttl)
+
+
+def journal_state(store: SharedStore) -> dict[str, Any] | None:
+    """The journal's published state (None before any journaler ran)."""
+    value = _get_json(store, store.keys.journal, "the journal state")
+    return value if isinstance(value, dict) else None
+
+
+def set_journal_state(store: SharedStore, value: dict[str, Any]) -> None:
+    """Publish the journal's state (the journaler's job)."""
+    _set_json(store, store.keys.journal, "the journal state", value)
+
+
+async def journal_state_of(store: AsyncSharedStore) -> dict[str, Any] | None:
+    """``journal_state`` for the API."""
+    raw = await store.redis.get(store.keys.journal)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,220 @@
+"""The continuous journal: segments, replay, the journaler against a real Redis, on a
+directory and on a real bucket, and point-in-time restores."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from sharedstate import SharedStore
+from sharedstate.durability.journal import (
+    Doc,
+    Entry,
+    Gap,
+    SegmentWriter,
+    apply,
+    parse_segment_name,
+    read_segment,
+    segment_name,
+    segments_of,
+)
+from sharedstate.durability.journaling import Journaler
+from sharedstate.durability.restore import restore_newest
+from sharedstate.durability.snapshots import take_snapshot
+from sharedstate.durability.target import JOURNAL, DirectoryTarget, Target
+from sharedstate.errors import SnapshotError
+from tests.s3 import S3Server
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def entry(name: str, version: int, op: str, fields: Any, removed: tuple[str, ...] = ()) -> Entry:
+    return Entry(f"{version}-0", name, version, op, fields, removed, "w", float(version))
+
+
+# -- pure ------------------------------------------------------------------------------------
+
+
+def test_replay_applies_each_op_as_the_write_scripts_do() -> None:
+    docs: dict[str, Doc | None] = {}
+    assert apply(docs, entry("a", 1, "put", {"x": 1, "y": 2}))
+    assert apply(docs, entry("a", 2, "put", {"y": 3}, removed=("x",)))  # changed fields + removed
+    assert docs["a"] is not None and docs["a"].data == {"y": 3}
+    assert apply(docs, entry("a", 3, "merge", {"z": {1, 2}}))
+    assert apply(docs, entry("a", 4, "set_field", {"w": 2**80}))
+    assert apply(docs, entry("a", 5, "delete_field", {}, removed=("y",)))
+    assert docs["a"] is not None and docs["a"].data == {"z": {1, 2}, "w": 2**80}
+    assert not apply(docs, entry("a", 5, "merge", {"late": 1}))  # already at that version
+    assert apply(docs, entry("a", 6, "put", [1, 2]))  # a list replaces the object whole
+    assert apply(docs, entry("a", 7, "put", {"back": True}))  # an object over a list: whole
+    assert docs["a"] is not None and docs["a"].data == {"back": True}
+    assert apply(docs, entry("a", 8, "delete", None))
+    assert docs["a"] is None
+    assert apply(docs, entry("b", 9, "merge", {"k": 1}))  # merge creates
+    restore = Entry("10-0", "b", 10, "restore", {"only": 1}, (), "restore:x", 10.0, whole=True)
+    assert apply(docs, restore)
+    assert docs["b"] is not None and docs["b"].data == {"only": 1}
+
+
+def test_a_segment_reads_back_up_to_its_last_good_check(tmp_path: Path) -> None:
+    writer = SegmentWriter("bot", 3, created_at=1712345678.5, key=b"k")
+    writer.add(entry("a", 1, "put", {"s": {1, 2}, "big": 2**70}))
+    first, _ = writer.flush()
+    writer.add(entry("a", 2, "merge", {"t": 1}))
+    writer.add(Gap(5.0, "2-0", "trimmed up to 9-0"))
+    whole, written_before = writer.flush(close=True)
+    assert whole.startswith(first) and written_before == 0
+    path = tmp_path / writer.name
+    path.write_bytes(whole)
+    segment = read_segment(path, b"k")
+    assert segment.closed and segment.torn is None and segment.last == "2-0"
+    assert [type(item).__name__ for item in segment.items] == ["Entry", "Entry", "Gap"]
+    first_entry = segment.items[0]
+    assert isinstance(first_entry, Entry) and first_entry.fields == {"s": {1, 2}, "big": 2**70}
+    path.write_bytes(whole[:-10])  # a crash in the middle of the second flush
+    torn = read_segment(path)
+    assert [item.version for item in torn.items if isinstance(item, Entry)] == [1] and torn.torn
+    with pytest.raises(SnapshotError):
+        read_segment(path.with_name("none"))
+    assert read_segment(path, b"other key").items == []  # signed with another key: nothing trusted
+    raw = gzip.decompress(whole).replace(b'"t":1', b'"t":2')
+    path.write_bytes(gzip.compress(raw))
+    altered = read_segment(path)
+    assert len(altered.items) == 1 and "checksum" in (altered.torn or "")
+
+
+def test_segment_names_sort_in_journal_order() -> None:
+    names = [segment_name("bot", seq, 1712345678.0 + seq) for seq in (9, 10, 100)]
+    parsed = [parse_segment_name(name) for name in names]
+    assert all(p is not None for p in parsed) and sorted(names) == names
+    assert parse_segment_name(".tmp-" + names[0]) is None and parse_segment_name("x.jsonl.gz") is None
+
+
+# -- the journaler ---------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["directory", "bucket"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "directory":
+        return DirectoryTarget(tmp_path / "backups")
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.target()
+
+
+class Running:
+    """A journaler in a thread, as the worker runs it."""
+
+    def __init__(self, store: SharedStore, target: Target) -> None:
+        self.gaps: list[Gap] = []
+        self.journaler = Journaler(store, target, on_gap=self.gaps.append)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.journaler.run, args=(self.stopping,), daemon=True)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        assert self.journaler.ready.wait(20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+
+    def caught_up(self, client: redis.Redis, namespace: str = "bot") -> None:
+        newest = client.xrevrange(f"ss:{{{namespace}}}:feed", count=1)
+        assert newest
+        last = newest[0][0].decode()
+        wait_for(lambda: self.journaler.durable_id == last)
+
+
+@pytest.fixture
+def journal_store(real_redis: redis.Redis) -> Iterator[SharedStore]:
+    with SharedStore(real_redis, "bot", "bot", payload_limit=64) as store:
+        yield store
+
+
+def everything(store: SharedStore) -> dict[str, Any]:
+    return {name: store.get(name).data for name in store.names()}
+
+
+def test_every_change_since_the_snapshot_comes_back_after_a_wipe(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    store = journal_store
+    store.put("config", {"greeting": "hi", "admins": {1, 2}})
+    take_snapshot(store, target)
+    with Running(store, target) as running:
+        store.put("config", {"greeting": "hello", "admins": {1, 2, 3}})
+        store.merge("users", {"42": {"name": "Ada"}})
+        store.set_field("users", "7", {"name": "Bob"})
+        store.delete_field("users", "42")
+        store.put("big", {"blob": "x" * 500})  # over the payload limit: journaled from the document
+        store.put("list", [1, 2, 3])
+        store.put("gone", {"a": 1})
+        store.delete("gone")
+        for i in range(200):
+            store.set_field("counter", "n", i)
+        expected = everything(store)
+        running.caught_up(real_redis)
+    real_redis.flushall()
+    report = restore_newest(store, target)
+    assert report is not None and "journal" in report.snapshot
+    assert everything(store) == expected
+    assert store.names() == sorted(expected)
+
+
+def test_the_journal_resumes_after_its_last_entry(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    store = journal_store
+    take_snapshot(store, target)
+    with Running(store, target) as running:
+        store.put("a", {"n": 1})
+        running.caught_up(real_redis)
+    store.put("a", {"n": 2})  # while no journaler runs
+    with Running(store, target) as running:
+        assert running.journaler.position != "0-0"
+        running.caught_up(real_redis)
+        assert running.gaps == []
+    items = [
+        item
+        for name in segments_of(target, "bot")
+        for item in read_segment(target.source(JOURNAL, name.name)).items
+        if isinstance(item, Entry)
+    ]
+    assert [item.fields for item in items if item.name == "a"] == [{"n": 1}, {"n": 2}]  # once each
+    assert len(segments_of(target, "bot")) == 2  # a restarted journaler opens a new segment
+
+
+def test_a_feed_trimmed_past_the_journal_is_a_gap(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    store = journal_store
+    with Running(store, target) as running:
+        store.put("a", {"n": 1})
+        running.caught_up(real_redis)
+    store.put("a", {"n": 2})
+    store.put("a", {"n": 3})
+    real_redis.xtrim("ss:{bot}:feed", maxlen=1, approximate=False)  # as the byte budget would while the worker is away
+    with Running(store, target) as running:
+        wait_for(lambda: len(running.gaps) == 1)
+        running.caught_up(real_redis)
+    gaps = [
+        item
+        for name in segments_of(target, "bot")
+        for item in read_segment(target.source(JOURNAL, name.name)).items
+        if isinstance(item, Gap)
+    ]
+    assert len(gaps) == 1 and "trimmed" in gaps[0].reason

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     failed_job_ttl: int = Field(3600, gt=0, validation_alias=_env("FAILED_JOB_TTL"))
     restore_lease_ttl: float = Field(15.0, gt=0, validation_alias=_env("RESTORE_LEASE_TTL"))
     restore_check_interval: int = Field(3, gt=0, validation_alias=_env("RESTORE_CHECK_INTERVAL"))
+    journal: bool = Field(True, validation_alias=_env("JOURNAL"))
     integrity_interval: int = Field(3600, gt=0, validation_alias=_env("INTEGRITY_INTERVAL"))
     shutdown_grace: float = Field(25.0, gt=0, validation_alias=_env("SHUTDOWN_GRACE"))
 

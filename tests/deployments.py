@@ -97,8 +97,9 @@ class Deployment:
         self.workers: list[WorkerProcess] = []
         self.tmp_path = tmp_path
 
-    def env(self, **settings: object) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None = None, **settings: object) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("SHAREDSTATE_")}
+        env.update(extra or {})
         env.update(
             SHAREDSTATE_REDIS_URL=self.server.url,
             SHAREDSTATE_NAMESPACE=self.namespace,
@@ -110,8 +111,9 @@ class Deployment:
         env.update({f"SHAREDSTATE_{key.upper()}": str(value) for key, value in settings.items()})
         return env
 
-    def start(self, **settings: object) -> WorkerProcess:
-        worker = WorkerProcess(self.env(**settings), self.tmp_path / f"worker-{len(self.workers)}.log")
+    def start(self, extra: dict[str, str] | None = None, **settings: object) -> WorkerProcess:
+        """A `sharedstate worker` with ``settings`` as SHAREDSTATE_ variables (and ``extra`` ones)."""
+        worker = WorkerProcess(self.env(extra, **settings), self.tmp_path / f"worker-{len(self.workers)}.log")
         self.workers.append(worker)
         return worker
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from rich.table import Table
 from sharedstate.cli.context import confirm, err, human_size, open_store, out, print_json, progress, settings
 from sharedstate.durability import legacy
 from sharedstate.durability.format import verify
+from sharedstate.durability.journal import segments_of
+from sharedstate.durability.points import window
 from sharedstate.durability.restore import RestoreReport, restore_newest, restore_snapshot
 from sharedstate.durability.snapshots import (
     apply_retention,
@@ -45,7 +49,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--force", action="store_true",
         help="roll back: replace newer documents too and delete those the snapshot does not hold",
     )  # fmt: skip
-    cmd.add_argument("-y", "--yes", action="store_true", help="confirm --force without a terminal")
+    cmd.add_argument(
+        "--at", metavar="TIME", type=parse_time,
+        help="roll back to the state at TIME (ISO 8601 such as 2026-12-01T10:30:00Z, or epoch seconds): "
+        "the newest snapshot complete by then plus the journal up to it",
+    )  # fmt: skip
+    cmd.add_argument("-y", "--yes", action="store_true", help="confirm --force or --at without a terminal")
     cmd.set_defaults(handler=restore)
 
     cmd = commands.add_parser("verify", parents=[common], help="check a snapshot file")
@@ -71,6 +80,26 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd = commands.add_parser("export", parents=[common], help="write every document as a JSON file")
     cmd.add_argument("directory", type=Path)
     cmd.set_defaults(handler=export_command)
+
+
+def parse_time(text: str) -> float:
+    """A point in time: epoch seconds, or ISO 8601 (a time without a zone is UTC)."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text[:40]!r} is not a time: give ISO 8601 (2026-12-01T10:30:00Z) or epoch seconds"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        value = moment.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a time")
+    return value
 
 
 def _snapshot_path(args: argparse.Namespace, given: str) -> Source:
@@ -132,6 +161,13 @@ def snapshots(args: argparse.Namespace) -> int:
         err.print(f"no snapshots of namespace {config.namespace!r} in {target.description}")
         return 0
     out.print(table)
+    reach = window(target, entries, segments_of(target, config.namespace), config.signing_key)
+    if reach.start is not None and reach.end is not None:
+        stamp = "%Y-%m-%d %H:%M:%S"
+        out.print(
+            f"restorable (restore --at): {time.strftime(stamp, time.gmtime(reach.start))} to "
+            f"{time.strftime(stamp, time.gmtime(reach.end))} UTC; journal: {reach.segments} segment(s)"
+        )
     return 0
 
 
@@ -160,11 +196,16 @@ def _print_report(report: RestoreReport) -> None:
 def restore(args: argparse.Namespace) -> int:
     config = settings(args)
     target = config.backup_target()
+    if args.at is not None and args.file:
+        raise UsageError("restore: give a snapshot FILE or --at TIME, not both")
     with open_store(args) as store:
         what = f"snapshot {args.file}" if args.file else f"the newest valid snapshot in {target.description}"
+        if args.at is not None:
+            what = "the state at " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(args.at))
         scope = f"documents {', '.join(args.doc)}" if args.doc else f"all of namespace {store.namespace!r}"
         question = f"Roll back {scope} to {what}, replacing newer data?"
-        if args.force and not args.dry_run and not confirm(question, args.yes):
+        rolls_back = args.force or args.at is not None
+        if rolls_back and not args.dry_run and not confirm(question, args.yes, "--yes"):
             err.print("restore cancelled")
             return 1
         with progress("restore") as update:
@@ -185,7 +226,8 @@ def restore(args: argparse.Namespace) -> int:
                     target,
                     only=args.doc,
                     dry_run=args.dry_run,
-                    force=args.force,
+                    force=rolls_back,
+                    at=args.at,
                     progress=update,
                     on_skip=lambda snapshot_id, reason: out.print(f"skipping {snapshot_id}: {reason}"),
                     lease_ttl=config.restore_lease_ttl,

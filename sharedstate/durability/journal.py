@@ -44,7 +44,9 @@ SUFFIX = ".jsonl.gz"
 COMPRESSLEVEL = 1
 LINE_MAX = 64 << 20  # bytes a journal line may take (a document at the size limit, tagged)
 SEGMENT_MAX = 512 << 20  # bytes a reader decompresses from one segment at most
-_NAME = re.compile(r"(?P<ns>[A-Za-z0-9_][A-Za-z0-9._-]*)-(?P<seq>\d{12})-(?P<stamp>\d{8}T\d{9})Z" + re.escape(SUFFIX))
+_NAME = re.compile(
+    r"(?P<ns>[A-Za-z0-9_][A-Za-z0-9._-]*)-(?P<seq>\d{12})-(?P<stamp>\d{8}T\d{9})Z" + re.escape(SUFFIX)
+)
 _string = json.encoder.encode_basestring
 
 

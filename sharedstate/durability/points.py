@@ -170,3 +170,51 @@ def replay(
             point.until = max(point.until, entry.time)
     point.overlay = {name: docs[name] for name in changed}
     return point
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The times a point-in-time restore can reach: from the oldest snapshot (complete) to the
+    newest change the journal holds (or the newest snapshot)."""
+
+    start: float | None
+    end: float | None
+    segments: int
+
+
+def window(
+    target: Target, snapshots: list[SnapshotEntry], segments: list[SegmentName], key: bytes | None = None
+) -> Window:
+    """The restorable window; reads only the newest segments."""
+    good = [
+        entry.header.complete_at for entry in snapshots if entry.header is not None and entry.error is None
+    ]
+    if not good:
+        return Window(None, None, len(segments))
+    end = max(good)
+    for name in sorted(segments, reverse=True)[:3]:
+        try:
+            items = read_segment(target.source(JOURNAL, name.name), key).items
+        except SnapshotError:
+            continue
+        times = [item.time for item in items if isinstance(item, Entry)]
+        if times:
+            end = max(end, max(times))
+            break
+    return Window(min(good), end, len(segments))
+
+
+def unneeded_segments(snapshots: list[SnapshotEntry], segments: list[SegmentName]) -> list[SegmentName]:
+    """Pure: the segments no kept snapshot needs for a point-in-time restore (those entirely
+    before the oldest snapshot, less a margin). With no readable snapshot, none: the journal is
+    all there is."""
+    times = [entry.header.created_at for entry in snapshots if entry.header is not None and not entry.future]
+    if not times:
+        return []
+    start = min(times) - MARGIN
+    ordered = sorted(segments)
+    first = 0
+    for index, segment in enumerate(ordered):
+        if segment.created_at <= start:
+            first = index
+    return ordered[: min(first, max(len(ordered) - 1, 0))]

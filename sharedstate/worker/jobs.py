@@ -26,6 +26,8 @@ from rq.timeouts import JobTimeoutException
 
 from sharedstate.durability import state
 from sharedstate.durability.format import SUFFIX
+from sharedstate.durability.journal import segments_of
+from sharedstate.durability.points import unneeded_segments
 from sharedstate.durability.restore import auto_restore, restore_lost, restore_newest, restore_snapshot
 from sharedstate.durability.snapshots import (
     NamespaceNotReady,
@@ -35,7 +37,7 @@ from sharedstate.durability.snapshots import (
     publish_catalogue,
     take_snapshot,
 )
-from sharedstate.durability.target import SNAPSHOTS
+from sharedstate.durability.target import JOURNAL, SNAPSHOTS
 from sharedstate.errors import ConfigurationError, SharedStateError, SnapshotError
 from sharedstate.integrity import check, relist
 from sharedstate.lease import Lease
@@ -222,6 +224,10 @@ def _snapshot(force: bool) -> dict[str, Any]:
     except NamespaceNotReady as exc:
         raise Skipped(str(exc)) from None
     removed = apply_retention(target, store.namespace, parse_keep(config.snapshot_keep), result.path)
+    unneeded = unneeded_segments(
+        list_snapshots(target, store.namespace), segments_of(target, store.namespace)
+    )
+    target.delete(JOURNAL, [segment.name for segment in unneeded])
     publish_catalogue(store, target, {result.path.name: "ok"})
     record = {
         "id": result.path.name,
@@ -232,6 +238,7 @@ def _snapshot(force: bool) -> dict[str, Any]:
         "feed_position": result.header.feed_position,
         "epoch": result.header.epoch,
         "removed": [source.name for source in removed],
+        "journal_segments_removed": len(unneeded),
         "undecodable": [{"name": name, "reason": reason} for name, reason in result.skipped[:100]],
     }
     state.set_last_snapshot(store, record)

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sharedstate.durability.journaling import Journaler
 from sharedstate.durability.restore import auto_restore
 from sharedstate.durability.target import SNAPSHOTS, DirectoryTarget
 from sharedstate.errors import SharedStateError, StoreUnavailable
@@ -103,6 +104,8 @@ class Supervisor:
         self.settings = settings
         self.stopping = threading.Event()
         self.redis_back = threading.Event()  # set by the loss watch when Redis answers after an outage
+        self.journal_stop = threading.Event()  # the journal stops last, after the final snapshot
+        self.snapshot_wanted = threading.Event()  # the journal found a gap: snapshot as soon as possible
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = time.time()
         ns = settings.namespace
@@ -178,6 +181,37 @@ class Supervisor:
                 log.info("Redis is reachable again")
                 self.redis_back.set()
             reachable = True
+
+    def _journal(self) -> None:
+        """Thread: journal every change to the backup target (see ``durability.journaling``)."""
+        journaler = Journaler(
+            context.store(),
+            context.target(),
+            key=self.settings.signing_key,
+            on_gap=lambda gap: self.snapshot_wanted.set(),
+        )
+        try:
+            journaler.run(self.journal_stop)
+        except Exception:
+            log.exception("the journal stopped")
+
+    def _snapshot_after_gap(self) -> None:
+        """Thread: after a gap in the journal, snapshot as soon as the namespace allows it (a
+        namespace Redis lost is restored first)."""
+        while not self.stopping.is_set():
+            self.snapshot_wanted.wait(1.0)
+            if not self.snapshot_wanted.is_set():
+                continue
+            try:
+                run = jobs.run_job(names.SNAPSHOT, jobs.snapshot_now, exclusive=False)
+            except Exception as exc:
+                log.warning("snapshot after a journal gap failed: %s", exc)
+                run = {"status": "failed"}
+            if run.get("status") == "ok":
+                log.warning("snapshot after a journal gap: %s", (run.get("result") or {}).get("id"))
+                self.snapshot_wanted.clear()
+            else:
+                self.stopping.wait(self.settings.restore_check_interval)
 
     def _supervise(self) -> None:
         now = time.monotonic()
@@ -292,6 +326,11 @@ class Supervisor:
         next_beat = next_reap = 0.0
         watch = threading.Thread(target=self._watch_for_loss, name="loss-watch", daemon=True)
         watch.start()
+        journal = threading.Thread(target=self._journal, name="journal", daemon=True)
+        after_gap = threading.Thread(target=self._snapshot_after_gap, name="gap-snapshot", daemon=True)
+        if self.settings.journal:
+            journal.start()
+            after_gap.start()
         try:
             while not self.stopping.is_set():
                 self._supervise()
@@ -307,6 +346,9 @@ class Supervisor:
             watch.join(max(self.settings.shutdown_grace, 1.0))  # a restore under way resumes at next start
             self._stop_children()
             self._final_snapshot()
+            self.journal_stop.set()
+            if journal.is_alive():
+                journal.join(max(self.settings.shutdown_grace, 1.0))
             try:
                 records.remove_heartbeat(context.store(), self.id)
             except Exception as exc:

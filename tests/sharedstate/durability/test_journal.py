@@ -207,7 +207,9 @@ def test_a_feed_trimmed_past_the_journal_is_a_gap(
         running.caught_up(real_redis)
     store.put("a", {"n": 2})
     store.put("a", {"n": 3})
-    real_redis.xtrim("ss:{bot}:feed", maxlen=1, approximate=False)  # as the byte budget would while the worker is away
+    real_redis.xtrim(
+        "ss:{bot}:feed", maxlen=1, approximate=False
+    )  # as the byte budget would while the worker is away
     with Running(store, target) as running:
         wait_for(lambda: len(running.gaps) == 1)
         running.caught_up(real_redis)

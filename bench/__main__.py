@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import api, client, durability, reads, telegram, writes
+from bench import api, client, durability, journal, reads, telegram, writes
 from bench.common import Row, table
 from sharedstate.redis_server import RedisProcess
 
 CASES = {"client": client.run, "reads": reads.run, "writes": writes.run, "durability": durability.run,
-         "api": api.run,
+         "api": api.run, "journal": journal.run,
          "telegram": telegram.run}  # fmt: skip
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,4 +1,4 @@
-"""Railway infrastructure as code (railway-sdk): Redis with AOF, worker with the volume, API, bot.
+"""Railway infrastructure as code (railway-sdk): Redis with AOF, a bucket for backups, worker, API, bot.
 
     railway config plan --file railway/railway.py
     railway config apply --file railway/railway.py
@@ -6,6 +6,10 @@
 Set the shared variable SHAREDSTATE_API_TOKENS (e.g. ``admin:<random token>``) first, and
 SHAREDSTATE_GITHUB_REPO to your repository. setup.sh sets what the SDK does not cover,
 including Redis's persistence settings.
+
+Backups (snapshots and the continuous journal) go to a Railway Bucket that the worker and the
+API both reach, so the worker needs no volume (the Free plan's one volume is Redis's). Set
+SHAREDSTATE_RAILWAY_BACKUPS=volume to keep them on a volume of the worker instead.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from railway_sdk import Project, define_railway, github, project, redis, service, volume
+from railway_sdk import Project, bucket, define_railway, github, project, redis, service, volume
 
 REPO = os.environ.get("SHAREDSTATE_GITHUB_REPO", "your-org/your-bot")
 NAMESPACE = os.environ.get("SHAREDSTATE_NAMESPACE", "default")
+BACKUPS = os.environ.get("SHAREDSTATE_RAILWAY_BACKUPS", "bucket")  # or "volume"
+AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_REGION")
 
 # Redis runs Railway's own image as deployed: no start command of ours (it need not have the
 # official image's entrypoint or data path). AOF and noeviction are set on the running
@@ -31,18 +37,25 @@ def main(ctx: Any = None) -> Project:
         "SHAREDSTATE_NAMESPACE": NAMESPACE,
     }
     source = github(REPO)
+    backups = bucket("backups") if BACKUPS == "bucket" else None
+    storage: dict[str, Any] = {}
+    if backups is not None:  # the bucket's variables, as its AWS SDK preset names them
+        storage = {name: getattr(backups.env, name) for name in AWS}
+        storage["SHAREDSTATE_BACKUP_URL"] = "s3://${{backups.AWS_S3_BUCKET_NAME}}/" + NAMESPACE
+    mounts = {} if backups is not None else {"volumeMounts": {"/app/data": volume("snapshots")}}
     worker = service(
         "worker",
         source=source,
         start="sharedstate worker",
         env={
             **common,
+            **storage,
             "SHAREDSTATE_VERIFY_JOB": "examples.bot.jobs:periodic_verification",
-            "RAILWAY_RUN_UID": "0",  # the volume is mounted owned by root
+            "RAILWAY_RUN_UID": "0",  # a volume is mounted owned by root
             "RAILWAY_DEPLOYMENT_DRAINING_SECONDS": "30",  # time for the final snapshot
         },
-        volumeMounts={"/app/data": volume("snapshots")},  # RAILWAY_VOLUME_MOUNT_PATH -> data dir
-        deploy={"restartPolicyType": "ALWAYS"},  # a service with a volume has no replicas
+        **mounts,  # a volume: RAILWAY_VOLUME_MOUNT_PATH -> data dir
+        deploy={"restartPolicyType": "ALWAYS"},  # one worker journals: no replicas
     )
     tokens = ctx.shared.SHAREDSTATE_API_TOKENS if ctx is not None else "${{shared.SHAREDSTATE_API_TOKENS}}"
     api = service(
@@ -50,7 +63,7 @@ def main(ctx: Any = None) -> Project:
         source=source,
         start="sharedstate api --host ::",  # IPv6-only private network on older environments
         healthcheck="/healthz",
-        env={**common, "SHAREDSTATE_API_TOKENS": tokens},
+        env={**common, **storage, "SHAREDSTATE_API_TOKENS": tokens},
         deploy={"restartPolicyType": "ON_FAILURE"},
     )
     bot = service(
@@ -60,4 +73,5 @@ def main(ctx: Any = None) -> Project:
         env=common,
         deploy={"restartPolicyType": "ALWAYS"},
     )
-    return project("sharedstate", resources=[store, worker, api, bot])
+    resources = [store, worker, api, bot] + ([backups] if backups is not None else [])
+    return project("sharedstate", resources=resources)

@@ -38,6 +38,8 @@ log = logging.getLogger("sharedstate.journal")
 FLUSH_EVERY = 0.25  # seconds a change waits in memory at most before it is sent to the target
 SEGMENT_BYTES = 1 << 20  # uncompressed bytes after which a segment is closed and a new one opened
 SEGMENT_SECONDS = 300.0  # age after which a segment is closed
+BATCH_WINDOW = 0.1  # seconds of changes taken in one stretch before a pause
+PAUSE = 0.1  # seconds between stretches while changes keep coming: they are then read in bulk
 PUBLISH_EVERY = 1.0  # seconds between updates of the journal's state in Redis
 RETRY_EVERY = 1.0  # seconds between attempts while Redis or the target is away
 
@@ -178,14 +180,23 @@ class Journaler:
     # -- running -----------------------------------------------------------------------------
 
     def follow(self, stopping: threading.Event) -> None:
-        """One stretch of following the feed, until idle for ``flush_every`` or stopped."""
+        """One stretch of following the feed: until idle for ``flush_every``, stopped, or (changes
+        still coming) ``BATCH_WINDOW`` has passed, after which it pauses so that the next stretch
+        reads what accumulated in bulk instead of waking Redis and itself for every change."""
+        started = time.monotonic()
+        busy = False
         for change in self.store.watch(after=self.position, timeout=self.flush_every):
             self.take(change)
             if self.due():
                 self.flush()
             if stopping.is_set():
                 break
+            if time.monotonic() - started >= BATCH_WINDOW:
+                busy = True
+                break
         self.flush()
+        if busy:
+            stopping.wait(PAUSE)
 
     def run(self, stopping: threading.Event) -> None:
         """Journal until ``stopping`` is set, holding the namespace's journal lease."""

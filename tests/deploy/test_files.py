@@ -73,7 +73,7 @@ def test_railway_iac_compiles_with_railway_sdk() -> None:
     spec.loader.exec_module(module)
     graph = module.main(railway_sdk.create_railway_context(environment="production")).to_graph()
     resources = {resource["name"]: resource for resource in graph["resources"]}
-    assert set(resources) == {"Redis", "worker", "api", "bot"}
+    assert set(resources) == {"Redis", "worker", "api", "bot", "backups"}
     redis = resources["Redis"]
     assert redis["engine"] == "redis" and redis["output"] == "REDIS_URL"
     # Railway deploys its own Redis image: no start command that assumes another image's entrypoint.
@@ -85,7 +85,16 @@ def test_railway_iac_compiles_with_railway_sdk() -> None:
         assert service["variables"]["REDIS_URL"] == reference
         assert_real_command(shlex.split(service["deploy"]["startCommand"]))
     worker = resources["worker"]
-    assert worker["volumeAttachments"]["snapshots"]["mountPath"] == "/app/data"
+    assert resources["backups"]["type"] == "bucket"
+    for name in ("worker", "api"):  # both reach the backups: the worker needs no volume
+        variables = resources[name]["variables"]
+        assert variables["SHAREDSTATE_BACKUP_URL"]["value"].startswith(
+            "s3://${{backups.AWS_S3_BUCKET_NAME}}/"
+        )
+        assert variables["AWS_SECRET_ACCESS_KEY"] == {
+            "type": "reference", "resource": "bucket.backups", "output": "AWS_SECRET_ACCESS_KEY"
+        }  # fmt: skip
+    assert "volumeAttachments" not in worker
     assert "numReplicas" not in worker["deploy"]
     assert worker["variables"]["RAILWAY_DEPLOYMENT_DRAINING_SECONDS"]["value"] == "30"
     assert not any("volume" in key.lower() for key in resources["api"])

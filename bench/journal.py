@@ -1,6 +1,7 @@
-"""The continuous journal: how many changes a second it keeps up with, and what it costs the
-bot's write path (set_field with a journaler running in another process, as the worker runs it,
-against none), measured in one run."""
+"""The continuous journal and the bucket target: how many changes a second the journal keeps up
+with, what it costs the bot's write path (set_field with a journaler running in another
+process, as the worker runs it, against none), and a snapshot to a bucket (a real S3-compatible
+server over HTTP) against one to a directory, measured in one run."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, measure
+from bench.s3 import S3Server
 from sharedstate import SharedStore
 from sharedstate.durability.journaling import Journaler
+from sharedstate.durability.snapshots import take_snapshot
 from sharedstate.durability.target import DirectoryTarget
 from sharedstate.redis_server import RedisProcess
 
@@ -63,8 +66,31 @@ def run(server: RedisProcess, workdir: Path, quick: bool) -> list[Row]:
             child.wait(30)
     rows.append(Row("set_field with the journal running (another process)", str(journaled),
                     f"without: {plain}", journaled.ops / plain.ops, 0.95))  # fmt: skip
+    rows.append(_bucket_snapshot(client, workdir, 2_000 if quick else 10_000))
     client.close()
     return rows
+
+
+def _bucket_snapshot(client: Any, workdir: Path, documents: int) -> Row:
+    """A snapshot of ``documents`` ~1 KB documents to a bucket against one to a directory."""
+    client.flushall()
+    server = S3Server(workdir)
+    server.start()
+    try:
+        with SharedStore(client, NAMESPACE, "bench", cache=False) as store:
+            store.put_all({f"doc{i}": {"i": i, "text": "x" * 1000} for i in range(documents)})
+            directory = min(_snapshot_seconds(store, DirectoryTarget(workdir / "snap-dir")) for _ in range(3))
+            bucket = min(_snapshot_seconds(store, server.target()) for _ in range(3))
+    finally:
+        server.stop()
+    case = f"snapshot to a bucket, {documents:,} x 1 KB"
+    return Row(case, f"{bucket:.2f} s", f"to a directory: {directory:.2f} s", directory / bucket, 0.5)
+
+
+def _snapshot_seconds(store: SharedStore, target: Any) -> float:
+    started = time.perf_counter()
+    take_snapshot(store, target)
+    return time.perf_counter() - started
 
 
 def _child(url: str, namespace: str, directory: str) -> None:

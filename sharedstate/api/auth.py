@@ -65,7 +65,7 @@ def required_role(method: str, path: str) -> Role | None:
     so a route added later is covered without anyone remembering to protect it."""
     if not (path.startswith("/v1/") or path in ("/v1", "/metrics")):
         return None
-    if method == "POST" and (path == "/v1/snapshots" or _RESTORE.fullmatch(path)):
+    if method == "POST" and (path in ("/v1/snapshots", "/v1/restore") or _RESTORE.fullmatch(path)):
         return "admin"
     if method in ("GET", "HEAD", "OPTIONS"):
         return "read"

@@ -18,6 +18,8 @@ from sharedstate.api.auth import ANONYMOUS_ADMIN, Principal, TokenTable
 from sharedstate.api.events import ChangeHub
 from sharedstate.api.metrics import Metrics
 from sharedstate.api.reads import DocumentReads, render_tagged
+from sharedstate.durability.target import Target
+from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
 
 audit_log = logging.getLogger("sharedstate.audit")
@@ -42,11 +44,26 @@ class AppState:
     reads: DocumentReads = field(init=False)
     tagged_reads: DocumentReads = field(init=False)
     hub: ChangeHub = field(init=False)
+    _target: Target | None = field(init=False, default=None)
+    _target_known: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.hub = ChangeHub(self.store, self.settings.api_max_streams)
         self.reads = DocumentReads(self.store)
         self.tagged_reads = DocumentReads(self.store, render_tagged)
+
+    def shared_target(self) -> Target | None:
+        """The backup target when every service can reach it (a bucket), else None (the worker's
+        volume: the API shows the catalogue the worker publishes)."""
+        if not self._target_known:
+            self._target_known = True
+            try:
+                target = self.settings.backup_target()
+            except ConfigurationError as exc:
+                audit_log.warning("backups: %s; showing the worker's catalogue", exc)
+                return None
+            self._target = target if target.shared else None
+        return self._target
 
     def reads_in(self, dialect: str) -> DocumentReads:
         """The GET bodies in ``dialect`` (plain or tagged)."""

@@ -78,6 +78,16 @@ class RestoreIn(BaseModel):
     )
 
 
+class RestoreAtIn(BaseModel):
+    at: float = Field(
+        ge=0,
+        allow_inf_nan=False,
+        description="the time to roll back to, in epoch seconds: the newest snapshot complete by then "
+        "plus the journal up to it (documents newer are replaced, those that did not exist deleted)",
+    )
+    documents: list[str] | None = Field(None, description="roll back only these documents")
+
+
 class JobScheduleOut(BaseModel):
     name: str
     queue: str
@@ -107,5 +117,8 @@ class HealthOut(BaseModel):
     worker: dict[str, Any]
     snapshots: dict[str, Any]
     jobs: dict[str, Any]
+    journal: dict[str, Any] | None = Field(
+        None, description="the continuous journal: position, seconds since its last flush, gaps"
+    )
     documents: int | None
     integrity: dict[str, Any] | None

@@ -6,6 +6,8 @@ API never mounts the volume. No figure ever contains a Redis URL, password or to
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +16,30 @@ import redis.exceptions
 from sharedstate import AsyncSharedStore, usage
 from sharedstate.api import rq_jobs
 from sharedstate.durability import state as state_records
-from sharedstate.errors import StoreUnavailable, translate_errors
+from sharedstate.durability.snapshots import catalogue_rows, list_snapshots
+from sharedstate.errors import SharedStateError, StoreUnavailable, translate_errors
 from sharedstate.persistence import assess
 from sharedstate.worker import names, records
 
 if TYPE_CHECKING:
     from sharedstate.api.deps import AppState
+
+log = logging.getLogger("sharedstate.api")
+
+
+async def snapshot_rows(state: AppState) -> list[dict[str, Any]]:
+    """The snapshots the API shows: listed from the backup target itself when every service can
+    reach it (a bucket), else the catalogue the worker publishes."""
+    published: list[dict[str, Any]] = (await catalogue(state.store))["snapshots"]
+    target = state.shared_target()
+    if target is None:
+        return published
+    try:
+        entries = await asyncio.to_thread(list_snapshots, target, state.settings.namespace)
+    except SharedStateError as exc:
+        log.warning("cannot list the backup bucket (%s): showing the worker's catalogue", exc)
+        return published
+    return catalogue_rows(entries, published)
 
 
 async def catalogue(store: AsyncSharedStore) -> dict[str, Any]:
@@ -99,6 +119,38 @@ async def _pipelined(store: AsyncSharedStore, commands: list[tuple[Any, ...]]) -
     return list(await pipe.execute())
 
 
+JOURNAL_SILENT_AFTER = 30.0  # seconds without a report from a running worker's journal
+
+
+async def _journal(
+    store: AsyncSharedStore, alive: bool, newest_snapshot: float | None, now: float, warnings: list[str]
+) -> dict[str, Any] | None:
+    """The journal's figures (None before it ever ran); ``degraded`` when it stopped reporting
+    while a worker runs, or a gap is not yet covered by a snapshot."""
+    record = await state_records.journal_state_of(store)
+    if record is None:
+        return None
+    degraded = False
+    silent = now - float(record.get("updated_at") or 0)
+    if alive and silent > JOURNAL_SILENT_AFTER:
+        degraded = True
+        warnings.append(f"the journal has not reported for {silent:.0f} s: changes may not reach the backups")
+    gap = record.get("last_gap") or None
+    if gap and (newest_snapshot is None or newest_snapshot < float(gap.get("at", 0))):
+        degraded = True
+        warnings.append(f"the journal has a gap ({gap.get('reason')}) that no snapshot covers yet")
+    flushed = record.get("flushed_at")
+    return {
+        "position": record.get("position"),
+        "flushed_age": round(now - float(flushed), 1) if flushed else None,
+        "reported_age": round(silent, 1),
+        "entries": record.get("entries"),
+        "gaps": record.get("gaps"),
+        "last_gap": gap,
+        "degraded": degraded,
+    }
+
+
 async def health(state: AppState) -> dict[str, Any]:
     """Every figure of /v1/health with the overall status (ok, degraded, down)."""
     store = state.store
@@ -157,6 +209,9 @@ async def health(state: AppState) -> dict[str, Any]:
     if failed:
         degraded = True
         warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")
+    journal = await _journal(store, bool(alive), newest, now, warnings)
+    if journal is not None and journal.pop("degraded"):
+        degraded = True
     usage = await namespace_usage(store, state.settings.history_budget)
     integrity = await records.integrity(store)
     if integrity and integrity.get("count"):
@@ -176,6 +231,7 @@ async def health(state: AppState) -> dict[str, Any]:
             and {key: last_run.get(key) for key in ("status", "ended_at", "error", "reason")},
         },
         "jobs": {"failed": failed},
+        "journal": journal,
         "documents": documents,
         "usage": usage,
         "integrity": integrity,

@@ -311,10 +311,22 @@ def publish_catalogue(
     ``verified`` maps snapshot ids to "ok" or the reason they failed verification; statuses
     from the previous catalogue carry over for files whose size did not change.
     """
+    rows = catalogue_rows(
+        list_snapshots(where, store.namespace), read_catalogue(store)["snapshots"], verified
+    )
+    state.set_catalogue(store, {"updated_at": time.time(), "snapshots": rows})
+    return rows
+
+
+def catalogue_rows(
+    entries: list[SnapshotEntry], previous: list[dict[str, Any]], verified: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Catalogue rows (id, time, size, documents, status) of listed snapshots. Pure: statuses come
+    from ``verified`` (id -> "ok" or why not), else from ``previous`` rows of the same size."""
     verified = verified or {}
-    previous = {row["id"]: row for row in read_catalogue(store)["snapshots"]}
+    before_rows = {row["id"]: row for row in previous}
     rows = []
-    for entry in list_snapshots(where, store.namespace):
+    for entry in entries:
         row: dict[str, Any] = {
             "id": entry.id,
             "created_at": entry.created_at,
@@ -322,7 +334,7 @@ def publish_catalogue(
             "documents": entry.header.documents if entry.header else None,
             "status": "unverified",
         }
-        before = previous.get(entry.id)
+        before = before_rows.get(entry.id)
         if entry.error is not None:
             row.update(status="corrupt", error=entry.error)
         elif entry.id in verified:
@@ -331,5 +343,4 @@ def publish_catalogue(
         elif before is not None and before["size"] == entry.size and before["status"] != "unverified":
             row.update({key: before[key] for key in ("status", "error") if key in before})
         rows.append(row)
-    state.set_catalogue(store, {"updated_at": time.time(), "snapshots": rows})
     return rows

@@ -171,11 +171,7 @@ def set_journal_state(store: SharedStore, value: dict[str, Any]) -> None:
 
 async def journal_state_of(store: AsyncSharedStore) -> dict[str, Any] | None:
     """``journal_state`` for the API."""
-    raw = await store.redis.get(store.keys.journal)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
+    with translate_errors("read the journal state"):
+        raw = await store.redis.get(store.keys.journal)
+    value = json.loads(raw) if raw else None
     return value if isinstance(value, dict) else None

@@ -374,3 +374,27 @@ def restore(snapshot_id: str, documents: list[str] | None = None, force: bool = 
     """Restore a snapshot of this worker's volume (asked for by the API): fill in what is missing
     or older, or with ``force`` roll back."""
     return run_job(names.RESTORE, lambda: _restore(snapshot_id, documents, force))
+
+
+def _restore_at(at: float, documents: list[str] | None) -> dict[str, Any]:
+    config = context.settings()
+    store = context.store()
+    report = restore_newest(
+        store,
+        context.target(),
+        only=documents,
+        force=True,
+        at=at,
+        lease_ttl=config.restore_lease_ttl,
+        key=config.signing_key,
+        publish=True,
+    )
+    if report is None:
+        raise SnapshotError(context.target().description, "no snapshot to restore from")
+    return report.to_dict()
+
+
+def restore_at(at: float, documents: list[str] | None = None) -> Any:
+    """Roll back to the state at time ``at`` (asked for by the API): the newest snapshot complete
+    by then plus the journal up to it."""
+    return run_job(names.RESTORE, lambda: _restore_at(float(at), documents))

@@ -17,7 +17,11 @@ from tests.api.conftest import ADMIN, READ, TOKENS, WRITE, Api, settings_for
 
 PUBLIC = {"/healthz", "/readyz", "/openapi.json"}
 STREAMS = {"/v1/events"}  # never end, so in-process clients can't read them: test_uvicorn does
-ADMIN_ROUTES = {("POST", "/v1/snapshots"), ("POST", "/v1/snapshots/{snapshot_id}/restore")}
+ADMIN_ROUTES = {
+    ("POST", "/v1/snapshots"),
+    ("POST", "/v1/snapshots/{snapshot_id}/restore"),
+    ("POST", "/v1/restore"),
+}
 SAMPLE = {"name": "config", "snapshot_id": "default-20260101T000000000Z-abcdef.jsonl.gz", "job_id": "abc"}
 
 

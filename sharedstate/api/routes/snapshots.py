@@ -1,4 +1,5 @@
-"""Snapshots from the worker's catalogue; snapshots and restores run as RQ jobs on the worker."""
+"""Snapshots from the backup bucket or the worker's catalogue; snapshots and restores run as RQ
+jobs on the worker."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from fastapi import APIRouter, Body, Path, Request, Response
 from sharedstate.api import rq_jobs
 from sharedstate.api.deps import AppState, app_state, audit, caller
 from sharedstate.api.errors import APIError
-from sharedstate.api.models import AcceptedOut, RestoreIn, SnapshotOut
+from sharedstate.api.models import AcceptedOut, RestoreAtIn, RestoreIn, SnapshotOut
 from sharedstate.api.routes.docs import ERRORS, json_response
-from sharedstate.api.status import catalogue, live_workers
+from sharedstate.api.status import live_workers, snapshot_rows
 from sharedstate.durability.format import SUFFIX
 from sharedstate.worker import names
 
@@ -25,8 +26,9 @@ SnapshotId = Annotated[
 
 @router.get("/snapshots", response_model=list[SnapshotOut], responses=ERRORS)
 async def list_snapshots(request: Request) -> Response:
-    """The worker's snapshots, newest first ([] before a worker published its catalogue)."""
-    return json_response((await catalogue(app_state(request).store))["snapshots"])
+    """The snapshots, newest first: listed from the bucket itself when backups go to one, else the
+    worker's catalogue ([] before a worker published it)."""
+    return json_response(await snapshot_rows(app_state(request)))
 
 
 async def _accepted(state: AppState, job_id: str) -> Response:
@@ -61,9 +63,9 @@ async def restore_snapshot(
 ) -> Response:
     """Ask the worker to restore a snapshot (all documents, or ``documents``); 202 with the job id."""
     state, who = app_state(request), caller(request)
-    known = {row["id"] for row in (await catalogue(state.store))["snapshots"]}
+    known = {row["id"] for row in await snapshot_rows(state)}
     if snapshot_id not in known or not snapshot_id.endswith(SUFFIX):
-        raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} in the worker's catalogue")
+        raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} among the backups")
     documents = body.documents if body is not None else None
     force = body.force if body is not None else False
     queue = names.maintenance_queue(state.settings.namespace)
@@ -76,4 +78,22 @@ async def restore_snapshot(
         state.settings.failed_job_ttl,
     )
     audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", force=force, job=job_id)
+    return await _accepted(state, job_id)
+
+
+@router.post("/restore", status_code=202, response_model=AcceptedOut, responses=ERRORS)
+async def restore_at(request: Request, body: Annotated[RestoreAtIn, Body()]) -> Response:
+    """Ask the worker to roll the namespace (or ``documents``) back to the state at ``at``: the
+    newest snapshot complete by then plus the journal up to it. 202 with the job id."""
+    state, who = app_state(request), caller(request)
+    queue = names.maintenance_queue(state.settings.namespace)
+    job_id = await rq_jobs.enqueue(
+        state.rq,
+        queue,
+        "sharedstate.worker.jobs.restore_at",
+        {"at": body.at, "documents": body.documents},
+        3600,
+        state.settings.failed_job_ttl,
+    )
+    audit(who, "restore", at=body.at, documents=body.documents or "all", force=True, job=job_id)
     return await _accepted(state, job_id)

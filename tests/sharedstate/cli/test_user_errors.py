@@ -84,6 +84,10 @@ WRONG_INPUTS: list[tuple[list[str], str]] = [
     (["restore", "missing.jsonl.gz"], "no such snapshot file"),
     (["verify", "missing.jsonl.gz"], "no such snapshot file"),
     (["restore", "--force"], "--yes"),
+    (["restore", "--at", "2026-12-01T10:00:00Z"], "--yes"),  # a roll-back: refused without a terminal
+    (["restore", "--at", "yesterday"], "not a time"),
+    (["restore", "--at", "nan"], "not a time"),
+    (["restore", "x.jsonl.gz", "--at", "1796120000", "--yes"], "not both"),
     (["snapshots", "--namespace", "bad name!"], "SHAREDSTATE_NAMESPACE"),
     (["nosuchcommand"], "invalid choice"),
 ]

@@ -220,3 +220,54 @@ def test_a_feed_trimmed_past_the_journal_is_a_gap(
         if isinstance(item, Gap)
     ]
     assert len(gaps) == 1 and "trimmed" in gaps[0].reason
+
+
+def test_restore_at_a_time_rolls_back_to_it(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    store = journal_store
+    store.put("a", {"n": 0})
+    store.put("b", {"n": 0})
+    take_snapshot(store, target)
+    with Running(store, target) as running:
+        store.put("a", {"n": 1})
+        store.set_field("b", "m", 1)
+        running.caught_up(real_redis)
+        at = time.time()
+        time.sleep(0.05)
+        store.put("a", {"n": 2})
+        store.delete("b")
+        store.put("c", {"new": True})
+        running.caught_up(real_redis)
+    dry = restore_newest(store, target, at=at, force=True, dry_run=True)
+    assert dry is not None and dry.dry_run and store.get("a").data == {"n": 2}  # nothing written
+    only = restore_newest(store, target, at=at, force=True, only=["a"])
+    assert only is not None and store.get("a").data == {"n": 1} and "b" not in store.names()
+    report = restore_newest(store, target, at=at, force=True)
+    assert report is not None and "journal to" in report.snapshot
+    assert everything(store) == {"a": {"n": 1}, "b": {"n": 0, "m": 1}}  # c did not exist yet
+    with pytest.raises(SnapshotError, match="complete by"):
+        restore_newest(store, target, at=at - 3600, force=True)
+
+
+def test_a_time_past_a_gap_without_a_later_snapshot_is_refused(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    from sharedstate.durability.points import GapInJournal
+
+    store = journal_store
+    store.put("a", {"n": 0})
+    take_snapshot(store, target)
+    with Running(store, target) as running:
+        store.put("a", {"n": 1})
+        running.caught_up(real_redis)
+    store.put("a", {"n": 2})
+    real_redis.xtrim("ss:{bot}:feed", maxlen=1, approximate=False)
+    with Running(store, target) as running:
+        wait_for(lambda: len(running.gaps) == 1)
+        store.put("a", {"n": 3})
+        running.caught_up(real_redis)
+    with pytest.raises(GapInJournal, match="gap"):
+        restore_newest(store, target, at=time.time(), force=True)
+    report = restore_newest(store, target)  # the newest point stops at the gap: fills in only
+    assert report is not None and store.get("a").data == {"n": 3}

@@ -271,3 +271,32 @@ def test_a_time_past_a_gap_without_a_later_snapshot_is_refused(
         restore_newest(store, target, at=time.time(), force=True)
     report = restore_newest(store, target)  # the newest point stops at the gap: fills in only
     assert report is not None and store.get("a").data == {"n": 3}
+
+
+def test_segments_roll_by_age_and_size_and_replay_in_order(
+    journal_store: SharedStore, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    store = journal_store
+    target = DirectoryTarget(tmp_path / "backups")
+    take_snapshot(store, target)
+    running = Running(store, target)
+    running.journaler.segment_seconds = 0.3
+    running.journaler.segment_bytes = 2_000
+    with running:
+        deadline = time.monotonic() + 1.5
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            store.set_field("counter", f"k{i % 7}", i)
+            time.sleep(0.005)
+        expected = everything(store)
+        running.caught_up(real_redis)
+    names = segments_of(target, "bot")
+    assert len(names) >= 4
+    segments = [read_segment(target.source(JOURNAL, name.name)) for name in names]
+    assert all(segment.closed and segment.torn is None for segment in segments)
+    ids = [item.id for segment in segments for item in segment.items if isinstance(item, Entry)]
+    assert len(ids) == len(set(ids)) == i  # every change once, in order
+    real_redis.flushall()
+    restore_newest(store, target)
+    assert everything(store) == expected

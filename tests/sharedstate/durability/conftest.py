@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from sharedstate import SharedStore
+from sharedstate.durability.target import DirectoryTarget, Target
 
 
 @pytest.fixture
@@ -36,3 +37,14 @@ SAMPLE = {
 def fill(store: SharedStore, documents: dict[str, object] = SAMPLE) -> None:
     for name, data in documents.items():
         store.put(name, data)
+
+
+@pytest.fixture(params=["directory", "bucket"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """A backup target of each kind: a directory, and a bucket on a real S3-compatible server."""
+    if request.param == "directory":
+        return DirectoryTarget(tmp_path / "backups")
+    from tests.s3 import S3Server
+
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.target()

@@ -30,7 +30,6 @@ from sharedstate.durability.restore import restore_newest
 from sharedstate.durability.snapshots import take_snapshot
 from sharedstate.durability.target import JOURNAL, DirectoryTarget, Target
 from sharedstate.errors import SnapshotError
-from tests.s3 import S3Server
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -103,14 +102,6 @@ def test_segment_names_sort_in_journal_order() -> None:
 
 
 # -- the journaler ---------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["directory", "bucket"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "directory":
-        return DirectoryTarget(tmp_path / "backups")
-    server: S3Server = request.getfixturevalue("s3_server")
-    return server.target()
 
 
 class Running:

@@ -21,19 +21,11 @@ from sharedstate.durability.snapshots import (
     publish_catalogue,
     take_snapshot,
 )
-from sharedstate.durability.target import SNAPSHOTS, DirectoryTarget, Target
+from sharedstate.durability.target import SNAPSHOTS, Target
 from sharedstate.errors import SnapshotError
 from sharedstate.redis_server import RedisProcess
 from tests.s3 import S3Server
 from tests.sharedstate.durability.conftest import SAMPLE, fill
-
-
-@pytest.fixture(params=["directory", "bucket"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    if request.param == "directory":
-        return DirectoryTarget(tmp_path / "backups")
-    server: S3Server = request.getfixturevalue("s3_server")
-    return server.target()
 
 
 def everything(store: SharedStore) -> dict[str, Any]:

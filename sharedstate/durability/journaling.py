@@ -210,6 +210,8 @@ class Journaler:
                 self.resume()
             except (StoreUnavailable, SnapshotError) as exc:
                 log.warning("journal: cannot start yet (%s); trying again", exc)
+                with contextlib.suppress(SharedStateError):
+                    lease.release()  # so the next attempt (or another worker) can take it at once
                 stopping.wait(RETRY_EVERY)
                 continue
             log.info("journal of namespace %r to %s, after %s", self.store.namespace,
@@ -222,7 +224,7 @@ class Journaler:
                         self.follow(stopping)
                     except FeedTrimmed as exc:
                         self.gap(exc)
-                        self.flush()
+                        self._flush_quietly()
                     except StoreUnavailable as exc:
                         log.debug("journal: Redis away (%s)", exc)
                         self._flush_quietly()

@@ -59,6 +59,7 @@ STABLE_AFTER = 60.0  # a child that ran this long starts again without backoff
 COLD_STOP_WAIT = 5.0
 REAP_EVERY = 2.0  # seconds between looks for processes left behind by a child
 RQWORKER = "sharedstate.worker.rqworker"
+JOURNAL_RESTART = 5.0  # seconds before a journal that failed unexpectedly starts again
 
 
 @dataclass
@@ -184,16 +185,18 @@ class Supervisor:
 
     def _journal(self) -> None:
         """Thread: journal every change to the backup target (see ``durability.journaling``)."""
-        journaler = Journaler(
-            context.store(),
-            context.target(),
-            key=self.settings.signing_key,
-            on_gap=lambda gap: self.snapshot_wanted.set(),
-        )
-        try:
-            journaler.run(self.journal_stop)
-        except Exception:
-            log.exception("the journal stopped")
+        while not self.journal_stop.is_set():
+            journaler = Journaler(
+                context.store(),
+                context.target(),
+                key=self.settings.signing_key,
+                on_gap=lambda gap: self.snapshot_wanted.set(),
+            )
+            try:
+                journaler.run(self.journal_stop)
+            except Exception:  # it resumes after the last entry the target holds
+                log.exception("the journal stopped; starting it again in %.0f s", JOURNAL_RESTART)
+                self.journal_stop.wait(JOURNAL_RESTART)
 
     def _snapshot_after_gap(self) -> None:
         """Thread: after a gap in the journal, snapshot as soon as the namespace allows it (a

@@ -246,6 +246,15 @@ def test_without_the_extra_import_pickle_says_what_to_install(
     assert done.returncode == 2 and "sharedstate[telegram]" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_without_the_extra_a_bucket_target_says_what_to_install(
+    venv: Path, bot_dir: Path, redis_server: RedisProcess
+) -> None:
+    env = _bot_env(bot_dir, venv, redis_server, SHAREDSTATE_BACKUP_URL="s3://my-bucket/bot")
+    done = subprocess.run(["sharedstate", "snapshots"], env=env, cwd=bot_dir, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2 and "sharedstate[s3]" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_the_telegram_extra_runs_the_example_bots_offline_test(
     wheel: Path, tmp_path: Path, redis_server: RedisProcess, real_redis: object
 ) -> None:

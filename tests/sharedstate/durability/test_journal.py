@@ -291,3 +291,24 @@ def test_segments_roll_by_age_and_size_and_replay_in_order(
     real_redis.flushall()
     restore_newest(store, target)
     assert everything(store) == expected
+
+
+def test_retention_keeps_the_segments_the_oldest_snapshot_needs() -> None:
+    from sharedstate.durability.format import Header
+    from sharedstate.durability.points import MARGIN, unneeded_segments
+    from sharedstate.durability.snapshots import SnapshotEntry
+
+    def snapshot(at: float) -> SnapshotEntry:
+        return SnapshotEntry(Path(f"bot-{at}.jsonl.gz"), 1, Header("bot", at, 0))
+
+    segments = [p for seq in range(1, 7) if (p := parse_segment_name(segment_name("bot", seq, 1000.0 * seq)))]
+    kept = [snapshot(3500.0 + MARGIN), snapshot(5500.0 + MARGIN)]
+    assert [s.seq for s in unneeded_segments(kept, segments)] == [1, 2]  # 3 was open when the oldest began
+    assert unneeded_segments([], segments) == []  # no snapshot: the journal is all there is
+    assert [s.seq for s in unneeded_segments([snapshot(99_999.0)], segments)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]  # never the newest

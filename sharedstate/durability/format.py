@@ -223,8 +223,7 @@ class SnapshotWriter:
             records_bytes=self._records.bytes,
             longest_line=self._records.longest,
             skipped=skipped,
-            finished_at=time.time(),
-            **header,
+            **{"finished_at": time.time(), **header},
         )
         self.header = head
         head_line = head.line()

@@ -22,7 +22,7 @@ from typing import Any
 
 from sharedstate.durability import state
 from sharedstate.durability.journal import Entry, Gap, SegmentWriter, read_segment, segments_of
-from sharedstate.durability.target import JOURNAL, Target
+from sharedstate.durability.target import JOURNAL, Target, out_of_space
 from sharedstate.errors import (
     DocumentNotFound,
     FeedTrimmed,
@@ -42,6 +42,7 @@ BATCH_WINDOW = 0.1  # seconds of changes taken in one stretch before a pause
 PAUSE = 0.1  # seconds between stretches while changes keep coming: they are then read in bulk
 PUBLISH_EVERY = 1.0  # seconds between updates of the journal's state in Redis
 RETRY_EVERY = 1.0  # seconds between attempts while Redis or the target is away
+QUEUE_MAX = 64 << 20  # bytes of changes kept for a target that refuses writes, before a gap
 
 
 class Journaler:
@@ -177,6 +178,27 @@ class Journaler:
         if self.on_gap is not None:
             self.on_gap(gap)
 
+    def refused(self, exc: SnapshotError) -> None:
+        """The target refused a write. It stays queued and is sent again, unless the target is
+        full or the queue has grown past ``QUEUE_MAX``: then the queued changes are dropped and
+        a gap recorded (the snapshot taken for it covers them), so the journal never holds the
+        space a snapshot needs, nor unbounded memory."""
+        segment = self.segment
+        queued = len(segment.data) - segment.written if segment is not None else 0
+        if not out_of_space(exc) and queued < QUEUE_MAX:
+            log.error("journal: the target refused a write (%s); keeping it queued", exc)
+            return
+        if segment is not None and not segment.last and not segment.written:
+            log.debug("journal: the target is still full (%s)", exc)  # only the gap is queued: keep it
+            return
+        log.critical("journal: the target refused a write (%s); dropping %d queued byte(s)", exc, queued)
+        self.segment = None  # what the target holds of it ends at its last check: readable
+        self.add(Gap(time.time(), self.durable_id, f"the target refused writes ({exc.reason})"))
+        self.gaps += 1
+        self.last_gap = {"at": time.time(), "after": self.durable_id, "reason": exc.reason}
+        if self.on_gap is not None:
+            self.on_gap(Gap(time.time(), self.durable_id, exc.reason))
+
     # -- running -----------------------------------------------------------------------------
 
     def follow(self, stopping: threading.Event) -> None:
@@ -230,7 +252,7 @@ class Journaler:
                         self._flush_quietly()
                         stopping.wait(RETRY_EVERY)
                     except SnapshotError as exc:
-                        log.error("journal: the target refused a write (%s); keeping it queued", exc)
+                        self.refused(exc)
                         stopping.wait(RETRY_EVERY)
                     self.publish()
                     if time.monotonic() - renewed >= renew_every:
@@ -251,4 +273,4 @@ class Journaler:
         try:
             self.flush(close=close)
         except SnapshotError as exc:
-            log.error("journal: could not write to the target: %s", exc)
+            self.refused(exc)

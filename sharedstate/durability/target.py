@@ -13,6 +13,7 @@ write durable (fsync of the file and of the directory). A bucket target (``bucke
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -159,16 +160,21 @@ class DirectoryTarget:
     def write(self, folder: str, name: str, data: bytes, unchanged: int = 0) -> None:
         directory = self.staging(folder)
         path = directory / name
+        temp = directory / f".tmp-{name}"
         try:
             if unchanged:
                 with open(path, "r+b") as out:
-                    out.seek(unchanged)
-                    out.write(memoryview(data)[unchanged:])
-                    out.truncate()
-                    out.flush()
-                    os.fsync(out.fileno())
+                    try:
+                        out.seek(unchanged)
+                        out.write(memoryview(data)[unchanged:])
+                        out.truncate()
+                        out.flush()
+                        os.fsync(out.fileno())
+                    except OSError:
+                        with contextlib.suppress(OSError):
+                            out.truncate(unchanged)  # give back what a full disk half took
+                        raise
                 return
-            temp = directory / f".tmp-{name}"
             with open(temp, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -176,6 +182,8 @@ class DirectoryTarget:
             os.replace(temp, path)
             fsync_dir(directory)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
             raise SnapshotError(path, f"cannot write: {exc.strerror or exc}") from exc
 
     def delete(self, folder: str, names: Sequence[str]) -> None:
@@ -187,6 +195,12 @@ class DirectoryTarget:
                 removed = True
         if removed:
             fsync_dir(directory)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether a target's error was a full disk or quota (retrying will not help soon)."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -98,7 +98,8 @@ def test_redis_killed_with_persistence_off_loses_at_most_a_second(
             windows.append(killed - min(at for at, _ in missing) if missing else 0.0)
             late += [name for at, name in missing if at < killed - WINDOW]
         for _, name, value in writer.acked[:2000:20]:  # restored with their values
-            assert checker.get(name).data == {"i": value}
+            if name not in lost:
+                assert checker.get(name).data == {"i": value}
     finally:
         writer.stop.set()
         writer.thread.join(10)

@@ -175,7 +175,7 @@ def _print_report(report: RestoreReport) -> None:
     for snapshot_id, reason in report.skipped:
         out.print(f"skipped {snapshot_id}: {reason}")
     would = "would " if report.dry_run else ""
-    head = f"dry run of {report.snapshot}: " if report.dry_run else f"{report.snapshot}: "
+    head = f"dry run of {report.description}: " if report.dry_run else f"{report.description}: "
     out.print(
         f"{head}{would}restore {len(report.restored)} documents ({len(report.created)} missing, "
         f"{len(report.changed)} older in Redis), {would}delete {len(report.deleted)}; "

@@ -135,11 +135,23 @@ class RestoreReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # newer snapshots passed over: (id, why)
     floor: int = 0
     seconds: float = 0.0
+    journal_entries: int = 0  # changes of the journal applied after the snapshot
+    journal_to: float | None = None  # the time of the last of them
+
+    @property
+    def description(self) -> str:
+        """The snapshot's id, and how far the journal took it."""
+        if not self.journal_entries or self.journal_to is None:
+            return self.snapshot
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.journal_to))
+        return f"{self.snapshot} + journal to {stamp}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
         return {
             "snapshot": self.snapshot,
+            "journal_entries": self.journal_entries,
+            "journal_to": self.journal_to,
             "dry_run": self.dry_run,
             "force": self.force,
             "restored": len(self.restored),
@@ -209,8 +221,9 @@ def _restore(
     names = sorted(set(bulk.names()) | set(versions)) if force and only is None else sorted(versions)
     live, deleted = _live_versions(bulk, names if only is None else sorted(set(only) & set(versions)))
     plan = plan_restore(path, header, key, versions, live, deleted, only, force, point)
-    described = point.description if point is not None else path.name
-    report = RestoreReport(described, dry_run, force, kept=list(plan.kept), gone=list(plan.gone))
+    report = RestoreReport(path.name, dry_run, force, kept=list(plan.kept), gone=list(plan.gone))
+    if point is not None and point.entries:
+        report.journal_entries, report.journal_to = point.entries, point.until
     if dry_run:
         _compare(bulk, plan, report)
     else:
@@ -575,7 +588,7 @@ def auto_restore(
         "AUTO-RESTORE of namespace %r from snapshot %s: %d document(s) filled in, %d kept (Redis had "
         "them at the snapshot's version or newer), %d left deleted, %d newer snapshot(s) skipped",
         bulk.namespace,
-        report.snapshot,
+        report.description,
         len(report.restored),
         len(report.kept),
         len(report.gone),

@@ -161,7 +161,7 @@ def test_every_change_since_the_snapshot_comes_back_after_a_wipe(
         running.caught_up(real_redis)
     real_redis.flushall()
     report = restore_newest(store, target)
-    assert report is not None and "journal" in report.snapshot
+    assert report is not None and report.journal_entries > 0 and "journal" in report.description
     assert everything(store) == expected
     assert store.names() == sorted(expected)
 
@@ -235,7 +235,7 @@ def test_restore_at_a_time_rolls_back_to_it(
     only = restore_newest(store, target, at=at, force=True, only=["a"])
     assert only is not None and store.get("a").data == {"n": 1} and "b" not in store.names()
     report = restore_newest(store, target, at=at, force=True)
-    assert report is not None and "journal to" in report.snapshot
+    assert report is not None and "journal to" in report.description
     assert everything(store) == {"a": {"n": 1}, "b": {"n": 0, "m": 1}}  # c did not exist yet
     with pytest.raises(SnapshotError, match="complete by"):
         restore_newest(store, target, at=at - 3600, force=True)

@@ -48,6 +48,7 @@ _NAME = re.compile(
     r"(?P<ns>[A-Za-z0-9_][A-Za-z0-9._-]*)-(?P<seq>\d{12})-(?P<stamp>\d{8}T\d{9})Z" + re.escape(SUFFIX)
 )
 _string = json.encoder.encode_basestring
+_UNREAD = '"unread":true,'
 
 
 def segment_name(namespace: str, seq: int, created_at: float) -> str:
@@ -96,10 +97,17 @@ class Entry:
     writer: str
     time: float
     whole: bool = False
+    unread: bool = False  # the feed left the values out and the document was too large to read back
 
     @classmethod
-    def of(cls, change: Change, *, data: Any = None, version: int | None = None) -> Entry:
-        """The entry of a feed change; ``data``/``version`` for one read back whole."""
+    def of(
+        cls, change: Change, *, data: Any = None, version: int | None = None, unread: bool = False
+    ) -> Entry:
+        """The entry of a feed change; ``data``/``version`` for one read back whole; ``unread`` for
+        one whose values are known only to the next snapshot."""
+        if unread:
+            return cls(change.id, change.name, change.version, change.op, None, (), change.writer,
+                       change.time, False, True)  # fmt: skip
         if version is not None:
             return cls(change.id, change.name, version, "put", data, (), change.writer, change.time, True)
         whole = change.op == "restore"
@@ -110,7 +118,7 @@ class Entry:
         head = (
             f'{{"id":{_string(self.id)},"name":{_string(self.name)},"version":{int(self.version)},'
             f'"op":{_string(self.op)},"writer":{_string(self.writer)},"time":{float(self.time)!r},'
-            f'"whole":{"true" if self.whole else "false"},"removed":'
+            f'"whole":{"true" if self.whole else "false"},{_UNREAD if self.unread else ""}"removed":'
         )
         removed = json.dumps(list(self.removed), ensure_ascii=False, separators=(",", ":"))
         return head.encode() + removed.encode() + b',"fields":' + encode_tagged(self.fields) + b"}\n"
@@ -336,6 +344,7 @@ def _parse_item(line: bytes) -> Item:
         writer=str(fields["writer"]),
         time=float(fields["time"]),
         whole=bool(fields["whole"]),
+        unread=bool(fields.get("unread", False)),
     )
     if not NAME_RE.fullmatch(entry.name) or entry.version < 1:
         raise ValueError("invalid entry")
@@ -359,8 +368,8 @@ def apply(docs: dict[str, Doc | None], entry: Entry) -> bool:
     """Apply one entry to ``docs`` (name -> document, None once deleted) the way the write
     scripts applied it to Redis; False when the document is already at that version or newer."""
     current = docs.get(entry.name)
-    if current is not None and entry.version <= current.version:
-        return False
+    if entry.unread or (current is not None and entry.version <= current.version):
+        return False  # an unread change: the snapshot taken after it has the document
     if entry.op == "delete":
         docs[entry.name] = None
         return True

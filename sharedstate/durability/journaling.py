@@ -42,6 +42,7 @@ BATCH_WINDOW = 0.1  # seconds of changes taken in one stretch before a pause
 PAUSE = 0.1  # seconds between stretches while changes keep coming: they are then read in bulk
 PUBLISH_EVERY = 1.0  # seconds between updates of the journal's state in Redis
 RETRY_EVERY = 1.0  # seconds between attempts while Redis or the target is away
+READ_BACK_MAX = 4 << 20  # bytes: a document whose change the feed left out is read back up to this size
 QUEUE_MAX = 64 << 20  # bytes of changes kept for a target that refuses writes, before a gap
 
 
@@ -55,6 +56,8 @@ class Journaler:
         *,
         key: bytes | None = None,
         on_gap: Callable[[Gap], None] | None = None,
+        on_snapshot: Callable[[str], None] | None = None,
+        read_back_max: int = READ_BACK_MAX,
         flush_every: float = FLUSH_EVERY,
         segment_bytes: int = SEGMENT_BYTES,
         segment_seconds: float = SEGMENT_SECONDS,
@@ -63,6 +66,8 @@ class Journaler:
         self.target = target
         self.key = key
         self.on_gap = on_gap
+        self.on_snapshot = on_snapshot
+        self.read_back_max = read_back_max
         self.flush_every = flush_every
         self.segment_bytes = segment_bytes
         self.segment_seconds = segment_seconds
@@ -119,6 +124,13 @@ class Journaler:
             self.add(Entry.of(change))
             return
         try:
+            if self.store.info(change.name).size > self.read_back_max:
+                # reading it whole would hold Redis (and this thread) for seconds: the values are
+                # left to the snapshot this asks for
+                self.add(Entry.of(change, unread=True))
+                if self.on_snapshot is not None:
+                    self.on_snapshot(f"{change.name!r} changed and is too large for the journal")
+                return
             doc = self.store.get(change.name)
         except DocumentNotFound:
             return  # deleted since: its delete follows in the feed

@@ -191,6 +191,7 @@ class Supervisor:
                 context.target(),
                 key=self.settings.signing_key,
                 on_gap=lambda gap: self.snapshot_wanted.set(),
+                on_snapshot=lambda why: self.snapshot_wanted.set(),
             )
             try:
                 journaler.run(self.journal_stop)
@@ -211,7 +212,7 @@ class Supervisor:
                 log.warning("snapshot after a journal gap failed: %s", exc)
                 run = {"status": "failed"}
             if run.get("status") == "ok":
-                log.warning("snapshot after a journal gap: %s", (run.get("result") or {}).get("id"))
+                log.warning("snapshot asked for by the journal: %s", (run.get("result") or {}).get("id"))
                 self.snapshot_wanted.clear()
             else:
                 self.stopping.wait(self.settings.restore_check_interval)

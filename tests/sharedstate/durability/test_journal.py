@@ -109,7 +109,8 @@ class Running:
 
     def __init__(self, store: SharedStore, target: Target) -> None:
         self.gaps: list[Gap] = []
-        self.journaler = Journaler(store, target, on_gap=self.gaps.append)
+        self.asked: list[str] = []  # snapshots asked for
+        self.journaler = Journaler(store, target, on_gap=self.gaps.append, on_snapshot=self.asked.append)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.journaler.run, args=(self.stopping,), daemon=True)
 
@@ -312,3 +313,31 @@ def test_retention_keeps_the_segments_the_oldest_snapshot_needs() -> None:
         4,
         5,
     ]  # never the newest
+
+
+def test_a_left_out_change_of_a_large_document_asks_for_a_snapshot_instead_of_reading_it(
+    journal_store: SharedStore, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    store = journal_store  # payload limit 64 bytes: these changes reach the feed without values
+    target = DirectoryTarget(tmp_path / "backups")
+    take_snapshot(store, target)
+    running = Running(store, target)
+    running.journaler.read_back_max = 1_000
+    with running:
+        store.put("medium", {"blob": "x" * 500})  # read back whole
+        store.put("large", {"blob": "y" * 5_000})  # too large: left to a snapshot
+        running.caught_up(real_redis)
+        assert len(running.asked) == 1 and "large" in running.asked[0]
+    entries = [
+        item
+        for name in segments_of(target, "bot")
+        for item in read_segment(target.source(JOURNAL, name.name)).items
+        if isinstance(item, Entry)
+    ]
+    assert [(e.name, e.whole, e.unread) for e in entries] == [("medium", True, False), ("large", False, True)]
+    take_snapshot(store, target)  # as the worker does when asked
+    real_redis.flushall()
+    restore_newest(store, target)
+    assert store.get("large").data == {"blob": "y" * 5_000} and store.get("medium").data == {
+        "blob": "x" * 500
+    }

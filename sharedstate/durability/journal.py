@@ -21,6 +21,7 @@ Fields are tagged JSON (``sharedstate.jsonio``), like snapshots: sets and big in
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import hashlib
 import hmac
@@ -77,8 +78,6 @@ def parse_segment_name(name: str) -> SegmentName | None:
         moment = time.strptime(stamp[:15], "%Y%m%dT%H%M%S")
     except ValueError:
         return None
-    import calendar
-
     created = calendar.timegm(moment) + int(stamp[15:]) / 1000
     return SegmentName(int(found.group("seq")), created, found.group("ns"), name)
 

@@ -183,10 +183,14 @@ class Journaler:
         gap = Gap(time.time(), self.position, reason)
         log.critical("journal GAP in namespace %r after %s: %s; a snapshot is taken at once",
                      self.store.namespace, self.position, reason)  # fmt: skip
+        self._record(gap)
+        self.position = "0-0"
+
+    def _record(self, gap: Gap) -> None:
+        """Journal a gap, count it, publish it, and ask for the snapshot that covers it."""
         self.add(gap)
         self.gaps += 1
-        self.last_gap = {"at": gap.at, "after": gap.after, "reason": reason}
-        self.position = "0-0"
+        self.last_gap = {"at": gap.at, "after": gap.after, "reason": gap.reason}
         if self.on_gap is not None:
             self.on_gap(gap)
 
@@ -205,11 +209,7 @@ class Journaler:
             return
         log.critical("journal: the target refused a write (%s); dropping %d queued byte(s)", exc, queued)
         self.segment = None  # what the target holds of it ends at its last check: readable
-        self.add(Gap(time.time(), self.durable_id, f"the target refused writes ({exc.reason})"))
-        self.gaps += 1
-        self.last_gap = {"at": time.time(), "after": self.durable_id, "reason": exc.reason}
-        if self.on_gap is not None:
-            self.on_gap(Gap(time.time(), self.durable_id, exc.reason))
+        self._record(Gap(time.time(), self.durable_id, f"the target refused writes ({exc.reason})"))
 
     # -- running -----------------------------------------------------------------------------
 

@@ -69,6 +69,13 @@ def plan_point(snapshots: list[SnapshotEntry], segments: list[SegmentName], at: 
     return PointPlan(at, tuple(candidates), tuple(skipped))
 
 
+def describe(snapshot_id: str, entries: int, until: float | None) -> str:
+    """``<snapshot id>``, or ``<snapshot id> + journal to <time>`` once journal entries were applied."""
+    if not entries or until is None:
+        return snapshot_id
+    return f"{snapshot_id} + journal to {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(until))}"
+
+
 @dataclass(slots=True)
 class Point:
     """A snapshot and what the journal changed after it, up to ``until``."""
@@ -83,10 +90,7 @@ class Point:
     @property
     def description(self) -> str:
         """The snapshot's id, and how far the journal took it."""
-        if not self.entries:
-            return self.snapshot.id
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.until))
-        return f"{self.snapshot.id} + journal to {stamp}"
+        return describe(self.snapshot.id, self.entries, self.until)
 
     def records(self, records: Iterable[Record]) -> Iterator[Record]:
         """The snapshot's ``records`` with the overlay applied (the journal's documents last)."""

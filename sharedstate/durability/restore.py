@@ -29,7 +29,7 @@ from sharedstate.durability import batch, state
 from sharedstate.durability.format import Header, Record, read_snapshot
 from sharedstate.durability.journal import SegmentName, segments_of
 from sharedstate.durability.pipelined import pipelined
-from sharedstate.durability.points import GapInJournal, Point, plan_point, replay
+from sharedstate.durability.points import GapInJournal, Point, describe, plan_point, replay
 from sharedstate.durability.snapshots import Progress, SnapshotEntry, list_snapshots, publish_catalogue
 from sharedstate.durability.target import Source, Target, as_target
 from sharedstate.errors import InvalidDocument, SharedStateError, SnapshotError
@@ -141,10 +141,7 @@ class RestoreReport:
     @property
     def description(self) -> str:
         """The snapshot's id, and how far the journal took it."""
-        if not self.journal_entries or self.journal_to is None:
-            return self.snapshot
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.journal_to))
-        return f"{self.snapshot} + journal to {stamp}"
+        return describe(self.snapshot, self.journal_entries, self.journal_to)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""

@@ -3,7 +3,7 @@ jobs on the worker."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response
 
@@ -31,6 +31,12 @@ async def list_snapshots(request: Request) -> Response:
     return json_response(await snapshot_rows(app_state(request)))
 
 
+async def _enqueue(state: AppState, func: str, kwargs: dict[str, Any]) -> str:
+    """A job for the worker's maintenance queue (an hour at most); its id."""
+    queue = names.maintenance_queue(state.settings.namespace)
+    return await rq_jobs.enqueue(state.rq, queue, func, kwargs, 3600, state.settings.failed_job_ttl)
+
+
 async def _accepted(state: AppState, job_id: str) -> Response:
     body: dict[str, str | None] = {"job_id": job_id, "status_url": f"/v1/jobs/{job_id}", "warning": None}
     if not await live_workers(state.store):
@@ -42,15 +48,7 @@ async def _accepted(state: AppState, job_id: str) -> Response:
 async def take_snapshot(request: Request) -> Response:
     """Ask the worker for a snapshot now (202 with the RQ job id)."""
     state, who = app_state(request), caller(request)
-    queue = names.maintenance_queue(state.settings.namespace)
-    job_id = await rq_jobs.enqueue(
-        state.rq,
-        queue,
-        "sharedstate.worker.jobs.snapshot",
-        {"force": True},
-        3600,
-        state.settings.failed_job_ttl,
-    )
+    job_id = await _enqueue(state, "sharedstate.worker.jobs.snapshot", {"force": True})
     audit(who, "snapshot", job=job_id)
     return await _accepted(state, job_id)
 
@@ -68,14 +66,10 @@ async def restore_snapshot(
         raise APIError(404, "not_found", f"no snapshot {snapshot_id!r} among the backups")
     documents = body.documents if body is not None else None
     force = body.force if body is not None else False
-    queue = names.maintenance_queue(state.settings.namespace)
-    job_id = await rq_jobs.enqueue(
-        state.rq,
-        queue,
+    job_id = await _enqueue(
+        state,
         "sharedstate.worker.jobs.restore",
         {"snapshot_id": snapshot_id, "documents": documents, "force": force},
-        3600,
-        state.settings.failed_job_ttl,
     )
     audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", force=force, job=job_id)
     return await _accepted(state, job_id)
@@ -86,14 +80,8 @@ async def restore_at(request: Request, body: Annotated[RestoreAtIn, Body()]) -> 
     """Ask the worker to roll the namespace (or ``documents``) back to the state at ``at``: the
     newest snapshot complete by then plus the journal up to it. 202 with the job id."""
     state, who = app_state(request), caller(request)
-    queue = names.maintenance_queue(state.settings.namespace)
-    job_id = await rq_jobs.enqueue(
-        state.rq,
-        queue,
-        "sharedstate.worker.jobs.restore_at",
-        {"at": body.at, "documents": body.documents},
-        3600,
-        state.settings.failed_job_ttl,
+    job_id = await _enqueue(
+        state, "sharedstate.worker.jobs.restore_at", {"at": body.at, "documents": body.documents}
     )
     audit(who, "restore", at=body.at, documents=body.documents or "all", force=True, job=job_id)
     return await _accepted(state, job_id)

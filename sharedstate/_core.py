@@ -744,6 +744,7 @@ class WatchState:
         self.called_at_ms = int(time.time() * 1000)
         self.own_last_write = core.last_feed_id
         self.idle_since = time.monotonic()
+        self.has_read = False
 
     def start(self, lazy: bool) -> Call[None] | None:
         """The call that fixes the starting position (None when there is nothing to ask).
@@ -782,23 +783,20 @@ class WatchState:
 
     def read(self) -> Call[list[Change]] | None:
         """The next XREAD, or None once ``timeout`` seconds passed without a change."""
-        wait = self.block
+        block: tuple[Any, ...] = ("BLOCK", max(1, int(self.block * 1000)))
         if self.timeout is not None:
             left = self.timeout - (time.monotonic() - self.idle_since)
             if left <= 0:
-                return None
-            wait = min(wait, left)
+                if self.has_read:
+                    return None
+                # The timeout ran out before the first iteration (a slow caller): still look
+                # once, without waiting, so changes already made are not missed.
+                block = ()
+            else:
+                block = ("BLOCK", max(1, int(min(self.block, left) * 1000)))
+        self.has_read = True
         return Call(
-            (
-                "XREAD",
-                "COUNT",
-                WATCH_BATCH,
-                "BLOCK",
-                max(1, int(wait * 1000)),
-                "STREAMS",
-                self.feed,
-                self.position,
-            ),
+            ("XREAD", "COUNT", WATCH_BATCH, *block, "STREAMS", self.feed, self.position),
             self._take,
             "read the change feed",
             alone=True,

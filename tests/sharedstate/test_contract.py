@@ -469,6 +469,13 @@ def test_watch_stops_after_timeout_without_changes(store: Any) -> None:
     assert list(store.watch(["x"], timeout=0.2)) == []
 
 
+def test_watch_whose_timeout_ran_out_before_iterating_still_returns_changes_made(store: Any) -> None:
+    changes = store.watch(timeout=0)  # already out of time at the first iteration
+    store.put("a", 1)
+    assert [c.name for c in changes] == ["a"]
+    assert list(store.watch(timeout=0)) == []
+
+
 def test_watch_says_when_the_feed_was_trimmed(make_store: Any) -> None:
     from sharedstate import FeedTrimmed
 

@@ -1,5 +1,5 @@
 """The API and the backups: with a bucket it lists snapshots from the bucket itself (no worker
-catalogue needed); /v1/health reports the journal."""
+catalogue needed) and restores them itself (no worker running); /v1/health reports the journal."""
 
 from __future__ import annotations
 
@@ -15,7 +15,24 @@ from sharedstate.durability import state
 from sharedstate.durability.snapshots import take_snapshot
 from sharedstate.redis_server import RedisProcess
 from tests.api.conftest import ADMIN, Api, settings_for
+from tests.deployments import wait_for
 from tests.s3 import S3Server
+
+
+def _finished(api: Api, accepted: object) -> dict[str, object]:
+    """The job a 202 named, once it ended (polled over HTTP)."""
+    import httpx
+
+    assert isinstance(accepted, httpx.Response) and accepted.status_code == 202, getattr(accepted, "text", "")
+    assert accepted.json()["warning"] is None  # run by the API: no worker needed
+    url = accepted.json()["status_url"]
+
+    def ended() -> dict[str, object] | None:
+        job: dict[str, object] = api.get(url, token=ADMIN).json()
+        return job if job["status"] in ("finished", "failed") else None
+
+    found: dict[str, object] = wait_for(ended, 30, f"the job at {url} to end")
+    return found
 
 
 def test_with_a_bucket_the_api_lists_the_snapshots_itself(
@@ -38,8 +55,21 @@ def test_with_a_bucket_the_api_lists_the_snapshots_itself(
             (made.path.name, 1, "unverified")
         ]
         assert state.catalogue(store)["snapshots"] == []
-        accepted = api.post(f"/v1/snapshots/{made.path.name}/restore", token=ADMIN)
-        assert accepted.status_code == 202, accepted.text
+        real_redis.flushall()  # Redis lost everything; no worker runs
+        job = _finished(api, api.post(f"/v1/snapshots/{made.path.name}/restore", token=ADMIN))
+        assert job["status"] == "finished", job
+        assert isinstance(job["result"], dict) and job["result"]["restored"] == 1
+        assert store.get("a").data == {"n": 1}
+        store.put("a", {"n": 2})  # newer than the snapshot: a second fill-in keeps it
+        job = _finished(api, api.post(f"/v1/snapshots/{made.path.name}/restore", token=ADMIN))
+        assert job["status"] == "finished" and store.get("a").data == {"n": 2}
+        rolled = api.post("/v1/restore", json={"at": time.time()}, token=ADMIN)
+        job = _finished(api, rolled)
+        assert job["status"] == "finished", job  # the snapshot, then the journal (none here)
+        assert store.get("a").data == {"n": 1}
+        too_early = _finished(api, api.post("/v1/restore", json={"at": 1.0}, token=ADMIN))
+        assert too_early["status"] == "failed" and "snapshot" in str(too_early["error"])
+        assert store.get("a").data == {"n": 1}  # a failed restore changed nothing
         assert (
             api.post(
                 "/v1/snapshots/other-20260101T000000000Z-abcdef.jsonl.gz/restore", token=ADMIN

@@ -14,7 +14,7 @@ from typing import Any
 
 from sharedstate import codec
 from sharedstate._core import Call
-from sharedstate._scripts import READ, RELIST
+from sharedstate._scripts import PRESENCE, READ, RELIST
 from sharedstate.errors import InvalidDocument, translate_errors
 from sharedstate.keys import KIND_OBJECT, KIND_VALUE, VALUE_FIELD
 from sharedstate.store import SharedStore
@@ -53,8 +53,6 @@ def _raw_document(store: SharedStore, name: str) -> Call[list[Any]]:
 
 
 def _check_document(name: str, raw: list[Any]) -> list[Problem]:
-    if not raw:
-        return [Problem(name, "vanished during the check")]
     _version, _time, _writer, kind, size, flat = raw
     kind = kind.decode()
     fields: dict[str, bytes] = {}
@@ -82,27 +80,72 @@ def _check_document(name: str, raw: list[Any]) -> list[Problem]:
     return problems
 
 
+def _presence(store: SharedStore, names: list[str]) -> dict[str, tuple[bool, bool, bool]]:
+    """Whether each name is listed, has meta and has data, each read at one instant."""
+    keys = store.keys
+    calls = []
+    for start in range(0, len(names), BATCH):
+        chunk = names[start : start + BATCH]
+        documents = [key for name in chunk for key in (keys.meta(name), keys.data(name))]
+        calls.append(
+            Call(
+                ("EVALSHA", PRESENCE.sha, 1 + len(documents), keys.names, *documents, *chunk),
+                list,
+                "check the namespace's keys",
+                PRESENCE,
+            )
+        )
+    flat = (
+        [bool(n) for raw in store._run_many(calls, "check the namespace's keys") for n in raw]
+        if calls
+        else []
+    )
+    return {name: (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]) for i, name in enumerate(names)}
+
+
 def check(store: SharedStore) -> list[Problem]:
     """Every problem found in the store's namespace ([] when all is well)."""
     bulk = store.bulk()
     listed = set(bulk.names())
     with_meta = _scan_names(bulk, "m")
     with_data = _scan_names(bulk, "d")
+    # The names set and the scans are read one after another: a write or delete in between
+    # makes them disagree. Each disagreement is read again at one instant; only those that
+    # still hold are problems (every write changes names, meta and data in one script).
+    suspects = sorted((listed ^ with_meta) | (with_data - with_meta))
+    now = _presence(bulk, suspects)
     problems = [
         Problem(name, "listed in the names set but has no meta", "missing")
-        for name in sorted(listed - with_meta)
+        for name in suspects
+        if now[name][0] and not now[name][1]
     ]
     problems += [
         Problem(name, "has meta but is not in the names set", "unlisted")
-        for name in sorted(with_meta - listed)
+        for name in suspects
+        if now[name][1] and not now[name][0]
     ]
-    problems += [Problem(name, "has data but no meta", "missing") for name in sorted(with_data - with_meta)]
+    problems += [
+        Problem(name, "has data but no meta", "missing")
+        for name in suspects
+        if now[name][2] and not now[name][1]
+    ]
+    with_meta = (with_meta - set(suspects)) | {name for name in suspects if now[name][1]}
     present = sorted(with_meta)
+    vanished: list[str] = []
     for start in range(0, len(present), BATCH):
         batch = present[start : start + BATCH]
         raws = bulk._run_many([_raw_document(bulk, name) for name in batch], "check documents")
         for name, raw in zip(batch, raws, strict=True):
-            problems += _check_document(name, raw)
+            if raw:
+                problems += _check_document(name, raw)
+            else:
+                vanished.append(name)
+    for name, (now_listed, meta, data) in _presence(bulk, vanished).items():
+        if not meta:  # deleted since the scan is no problem; a listing or data left behind is
+            if now_listed:
+                problems.append(Problem(name, "listed in the names set but has no meta", "missing"))
+            elif data:
+                problems.append(Problem(name, "has data but no meta", "missing"))
     return problems
 
 

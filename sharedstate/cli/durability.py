@@ -176,9 +176,10 @@ def _print_report(report: RestoreReport) -> None:
         out.print(f"skipped {snapshot_id}: {reason}")
     would = "would " if report.dry_run else ""
     head = f"dry run of {report.description}: " if report.dry_run else f"{report.description}: "
+    replaced = "replaced (a roll-back)" if report.force else "older in Redis"
     out.print(
         f"{head}{would}restore {len(report.restored)} documents ({len(report.created)} missing, "
-        f"{len(report.changed)} older in Redis), {would}delete {len(report.deleted)}; "
+        f"{len(report.changed)} {replaced}), {would}delete {len(report.deleted)}; "
         f"kept {len(report.kept)} that Redis has at the snapshot's version or newer, "
         f"left {len(report.gone)} deleted since" + ("" if report.dry_run else f" ({report.seconds:.2f} s)")
     )
@@ -186,7 +187,7 @@ def _print_report(report: RestoreReport) -> None:
         for name in report.created:
             out.print(f"  missing  {name}")
         for name in report.changed:
-            out.print(f"  older    {name}")
+            out.print(f"  {'replace' if report.force else 'older  '}  {name}")
         for name in report.deleted:
             out.print(f"  delete   {name}")
         for name in report.unchanged:

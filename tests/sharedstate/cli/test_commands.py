@@ -87,7 +87,7 @@ def test_restore_a_given_file_dry_run_and_subset(
     code, out, _ = run("restore", snapshot_id)  # fills in: no --yes needed
     assert code == 0 and (store.load("a"), store.load("b"), store.load("c")) == (10, 2, 30)
     code, out, _ = run("restore", snapshot_id, "--force", "--dry-run")
-    assert code == 0 and "delete 1" in out and "older    a" in out
+    assert code == 0 and "delete 1" in out and "replace  a" in out and "1 replaced (a roll-back)" in out
     code, _, err = run("restore", snapshot_id, "--force", "--doc", "a")  # stdin is not a terminal
     assert code == 2 and "--yes" in err and store.load("a") == 10
     code, out, _ = run("restore", snapshot_id, "--force", "--doc", "a", "--yes")

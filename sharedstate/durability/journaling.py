@@ -38,6 +38,8 @@ log = logging.getLogger("sharedstate.journal")
 FLUSH_EVERY = 0.25  # seconds a change waits in memory at most before it is sent to the target
 SEGMENT_BYTES = 1 << 20  # uncompressed bytes after which a segment is closed and a new one opened
 SEGMENT_SECONDS = 300.0  # age after which a segment is closed
+SEGMENT_STORED = 256 << 10  # stored (compressed) bytes after which a segment is closed: a bucket
+# re-uploads the open segment at every flush, so this bounds each upload whatever the changes hold
 BATCH_WINDOW = 0.1  # seconds of changes taken in one stretch before a pause
 PAUSE = 0.1  # seconds between stretches while changes keep coming: they are then read in bulk
 PUBLISH_EVERY = 1.0  # seconds between updates of the journal's state in Redis
@@ -147,7 +149,8 @@ class Journaler:
         if segment is None:
             return
         old = time.time() - segment.created_at >= self.segment_seconds
-        close = close or segment.raw_bytes >= self.segment_bytes or (old and segment.pending)
+        big = segment.raw_bytes >= self.segment_bytes or len(segment.data) >= SEGMENT_STORED
+        close = close or big or (old and segment.pending)
         if segment.pending or (close and not segment.closed):
             segment.flush(close=close)
         if segment.written < len(segment.data):

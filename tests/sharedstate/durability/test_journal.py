@@ -294,6 +294,35 @@ def test_segments_roll_by_age_and_size_and_replay_in_order(
     assert everything(store) == expected
 
 
+def test_segments_of_incompressible_changes_roll_by_stored_bytes(
+    journal_store: SharedStore, real_redis: redis.Redis, target: Target
+) -> None:
+    import base64
+    import os
+
+    from sharedstate.durability.journaling import SEGMENT_STORED
+
+    store = journal_store
+    take_snapshot(store, target)
+    running = Running(store, target)
+    running.journaler.segment_bytes = 1 << 30  # only the stored size rolls them here
+    with running:
+        for i in range(100):
+            store.put(f"blob{i % 10}", {"noise": base64.b64encode(os.urandom(6_000)).decode()})
+            time.sleep(0.01)
+        expected = everything(store)
+        running.caught_up(real_redis)
+    items = [item for item in target.list(JOURNAL) if parse_segment_name(item.name) is not None]
+    sizes = [item.size for item in sorted(items, key=lambda item: item.name)]
+    # a bucket re-uploads the open segment at each flush: each closed when its stored bytes
+    # reach the cap, so past it by one flush's changes at most (here ~0.35 s: < 256 KiB)
+    assert len(sizes) >= 2 and all(size >= SEGMENT_STORED for size in sizes[:-1]), sizes
+    assert all(size < 2 * SEGMENT_STORED for size in sizes), sizes
+    real_redis.flushall()
+    restore_newest(store, target)
+    assert everything(store) == expected
+
+
 def test_retention_keeps_the_segments_the_oldest_snapshot_needs() -> None:
     from sharedstate.durability.format import Header
     from sharedstate.durability.points import MARGIN, unneeded_segments

@@ -3,6 +3,7 @@ catalogue needed) and restores them itself (no worker running); /v1/health repor
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -58,7 +59,10 @@ def test_with_a_bucket_the_api_lists_the_snapshots_itself(
         real_redis.flushall()  # Redis lost everything; no worker runs
         job = _finished(api, api.post(f"/v1/snapshots/{made.path.name}/restore", token=ADMIN))
         assert job["status"] == "finished", job
-        assert isinstance(job["result"], dict) and job["result"]["restored"] == 1
+        run = job["result"]  # the run, as the worker's jobs return it
+        assert isinstance(run, dict) and run["status"] == "ok" and run["result"]["restored"] == 1
+        recorded = real_redis.lrange(store.keys.runs("restore"), 0, -1)  # among the restore job's runs
+        assert len(recorded) == 1 and json.loads(recorded[0])["rq_job"] == job["id"]
         assert store.get("a").data == {"n": 1}
         store.put("a", {"n": 2})  # newer than the snapshot: a second fill-in keeps it
         job = _finished(api, api.post(f"/v1/snapshots/{made.path.name}/restore", token=ADMIN))

@@ -4,6 +4,7 @@ worker; restores too, unless backups go to a bucket: the API then runs them itse
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response
@@ -17,11 +18,13 @@ from sharedstate.api.status import live_workers, snapshot_rows
 from sharedstate.durability.format import SUFFIX
 from sharedstate.durability.target import Target
 from sharedstate.settings import Settings
+from sharedstate.store import SharedStore
 from sharedstate.worker import names
 
 router = APIRouter(prefix="/v1", tags=["snapshots"])
 
-RestoreBody = Callable[[Settings, Target], dict[str, Any]]
+RestoreBody = Callable[[SharedStore, Settings, Target], dict[str, Any]]
+HERE = {"restore": "restore_from", "restore_at": "restore_to"}  # the worker's job -> the API's
 
 SnapshotId = Annotated[
     str,
@@ -50,9 +53,12 @@ async def _restore(state: AppState, func: str, kwargs: dict[str, Any], body: Res
         return await _enqueue(state, f"sharedstate.worker.jobs.{func}", kwargs)
     settings = state.settings
     return await restores.run_here(
-        state.rq, f"sharedstate.api.restores.{func}", kwargs,
-        lambda: body(settings, target), settings.failed_job_ttl,
-    )  # fmt: skip
+        state.rq,
+        settings,
+        f"sharedstate.api.restores.{HERE[func]}",
+        kwargs,
+        lambda store: body(store, settings, target),
+    )
 
 
 async def _accepted(state: AppState, job_id: str, here: bool = False) -> Response:
@@ -87,7 +93,7 @@ async def restore_snapshot(
     force = body.force if body is not None else False
     job_id = await _restore(
         state, "restore", {"snapshot_id": snapshot_id, "documents": documents, "force": force},
-        lambda settings, target: restores.restore_from(settings, target, snapshot_id, documents, force),
+        partial(restores.restore_from, snapshot_id=snapshot_id, documents=documents, force=force),
     )  # fmt: skip
     audit(who, "restore", snapshot=snapshot_id, documents=documents or "all", force=force, job=job_id)
     return await _accepted(state, job_id, here=state.shared_target() is not None)
@@ -101,7 +107,7 @@ async def restore_at(request: Request, body: Annotated[RestoreAtIn, Body()]) -> 
     at, documents = body.at, body.documents
     job_id = await _restore(
         state, "restore_at", {"at": at, "documents": documents},
-        lambda settings, target: restores.restore_to(settings, target, at, documents),
+        partial(restores.restore_to, at=at, documents=documents),
     )  # fmt: skip
     audit(who, "restore", at=body.at, documents=body.documents or "all", force=True, job=job_id)
     return await _accepted(state, job_id, here=state.shared_target() is not None)

@@ -55,9 +55,10 @@ def restore_to(store: SharedStore, settings: Settings, target: Target, *, at: fl
                documents: list[str] | None) -> dict[str, Any]:  # fmt: skip
     """Roll back to the state at ``at`` (the newest snapshot complete by then plus the journal up
     to it); the report."""
+    # not publish=True: only the worker publishes the catalogue
     report = restore_newest(
         store, target, only=documents, force=True, at=at,
-        lease_ttl=settings.restore_lease_ttl, key=settings.signing_key, publish=True,
+        lease_ttl=settings.restore_lease_ttl, key=settings.signing_key,
     )  # fmt: skip
     if report is None:
         raise SnapshotError(target.description, "no snapshot to restore from")

@@ -74,6 +74,7 @@ def test_with_a_bucket_the_api_lists_the_snapshots_itself(
         too_early = _finished(api, api.post("/v1/restore", json={"at": 1.0}, token=ADMIN))
         assert too_early["status"] == "failed" and "snapshot" in str(too_early["error"])
         assert store.get("a").data == {"n": 1}  # a failed restore changed nothing
+        assert state.catalogue(store)["snapshots"] == []  # only the worker publishes it
         assert (
             api.post(
                 "/v1/snapshots/other-20260101T000000000Z-abcdef.jsonl.gz/restore", token=ADMIN

@@ -144,7 +144,7 @@ def check(store: SharedStore) -> list[Problem]:
         if not meta:  # deleted since the scan is no problem; a listing or data left behind is
             if now_listed:
                 problems.append(Problem(name, "listed in the names set but has no meta", "missing"))
-            elif data:
+            if data:
                 problems.append(Problem(name, "has data but no meta", "missing"))
     return problems
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 from sharedstate import __version__
 from sharedstate.cli import doctor, durability, inspect, services, telegram, up
@@ -19,6 +20,13 @@ from sharedstate.cli.context import err
 from sharedstate.errors import ConfigurationError, InvalidDocument, SharedStateError, UsageError
 
 NOISY = ("httpx", "httpcore", "rq.worker", "rq.scheduler", "rq.cron")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _globals(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -39,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; global options go before or after the subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     _globals(common, suppress=True)
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sharedstate",
         description="A shared, durable, versioned JSON store on Redis; settings: SHAREDSTATE_* variables.",
         epilog="See docs/ for the configuration table and each command.",

@@ -30,9 +30,12 @@ class LegacyImportError(InvalidDocument):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__(
-            f"{len(problems)} file(s) cannot be imported, nothing was written:\n  " + "\n  ".join(problems)
-        )
+        if len(problems) == 1:  # one line, as a user error should be
+            message = f"{problems[0]}: cannot be imported, nothing was written"
+        else:
+            listed = "\n  ".join(problems)
+            message = f"{len(problems)} files cannot be imported, nothing was written:\n  {listed}"
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

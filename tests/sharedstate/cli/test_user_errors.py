@@ -32,7 +32,7 @@ def _one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], expect
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2, (args, captured.err)
     assert "Traceback" not in captured.err + captured.out, args
-    assert lines and lines[0].startswith(("error:", "configuration error:", "usage:")), (args, captured.err)
+    assert len(lines) == 1 and lines[0].startswith(("error:", "configuration error:")), (args, captured.err)
     assert expect.lower() in captured.err.lower(), (args, captured.err)
 
 
@@ -101,9 +101,11 @@ def test_wrong_inputs(
 ) -> None:
     try:
         _one_line_exit_2(capsys, args, expect)
-    except SystemExit as exc:  # argparse's own usage errors exit 2 with "usage:" and the reason
+    except SystemExit as exc:  # argparse's own usage errors: one line too, exit 2
         captured = capsys.readouterr()
-        assert exc.code == 2 and expect.lower() in captured.err.lower() and "Traceback" not in captured.err
+        lines = [line for line in captured.err.splitlines() if line.strip()]
+        assert exc.code == 2 and expect.lower() in captured.err.lower(), captured.err
+        assert len(lines) == 1 and lines[0].startswith("error: sharedstate") and "--help" in lines[0], lines
 
 
 def test_the_error_names_the_variable_once(

@@ -272,7 +272,7 @@ class Journaler:
                     self.publish()
                     if time.monotonic() - renewed >= renew_every:
                         if not lease.renew():
-                            log.warning("journal: lost its lease (another worker journals now)")
+                            log.warning("journal: lost its lease (Redis lost it, or another worker took it)")
                             break
                         renewed = time.monotonic()
             except StoreUnavailable:

@@ -18,7 +18,7 @@ from sharedstate.api import rq_jobs
 from sharedstate.durability import state as state_records
 from sharedstate.durability.snapshots import catalogue_rows, list_snapshots
 from sharedstate.errors import SharedStateError, StoreUnavailable, translate_errors
-from sharedstate.persistence import assess
+from sharedstate.persistence import assess, journal_live
 from sharedstate.worker import names, records
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ async def scheduled_jobs(state: AppState, runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def _redis_figures(store: AsyncSharedStore) -> tuple[dict[str, Any], list[str], bool]:
-    """Latency, memory and persistence settings: (figures, warnings, degraded)."""
+async def _redis_settings(store: AsyncSharedStore) -> tuple[float, dict[str, Any], str | None]:
+    """Latency (ms), INFO and the ``save`` setting (empty / None where disabled)."""
     client = store.redis
     started = time.perf_counter()
     with translate_errors("ping Redis"):
@@ -97,8 +97,7 @@ async def _redis_figures(store: AsyncSharedStore) -> tuple[dict[str, Any], list[
         save = (await client.config_get("save")).get("save")
     except redis.exceptions.ResponseError:  # CONFIG disabled
         save = None
-    found = assess(info, save)
-    return {"reachable": True, "latency_ms": latency, **found.figures}, found.warnings, found.degraded
+    return latency, info, save
 
 
 async def namespace_usage(store: AsyncSharedStore, budget: int) -> dict[str, Any] | None:
@@ -119,20 +118,20 @@ async def _pipelined(store: AsyncSharedStore, commands: list[tuple[Any, ...]]) -
     return list(await pipe.execute())
 
 
-JOURNAL_SILENT_AFTER = 30.0  # seconds without a report from a running worker's journal
-
-
-async def _journal(
-    store: AsyncSharedStore, alive: bool, newest_snapshot: float | None, now: float, warnings: list[str]
+def _journal(
+    record: dict[str, Any] | None,
+    alive: bool,
+    newest_snapshot: float | None,
+    now: float,
+    warnings: list[str],
 ) -> dict[str, Any] | None:
     """The journal's figures (None before it ever ran); ``degraded`` when it stopped reporting
     while a worker runs, or a gap is not yet covered by a snapshot."""
-    record = await state_records.journal_state_of(store)
     if record is None:
         return None
     degraded = False
     silent = now - float(record.get("updated_at") or 0)
-    if alive and silent > JOURNAL_SILENT_AFTER:
+    if alive and not journal_live(record, alive, now):
         degraded = True
         warnings.append(f"the journal has not reported for {silent:.0f} s: changes may not reach the backups")
     gap = record.get("last_gap") or None
@@ -155,7 +154,7 @@ async def health(state: AppState) -> dict[str, Any]:
     """Every figure of /v1/health with the overall status (ok, degraded, down)."""
     store = state.store
     try:
-        redis_figures, warnings, degraded = await _redis_figures(store)
+        latency, info, save = await _redis_settings(store)
     except StoreUnavailable as exc:
         return {
             "status": "down",
@@ -170,6 +169,10 @@ async def health(state: AppState) -> dict[str, Any]:
     now = time.time()
     beats = await records.heartbeats(store)
     alive = [beat for beat in beats if beat["alive"]]
+    journal_record = await state_records.journal_state_of(store)
+    found = assess(info, save, journaled=journal_live(journal_record, bool(alive), now))
+    redis_figures = {"reachable": True, "latency_ms": latency, **found.figures}
+    warnings, degraded = found.warnings, found.degraded
     if not alive:
         degraded = True
         warnings.append(
@@ -209,7 +212,7 @@ async def health(state: AppState) -> dict[str, Any]:
     if failed:
         degraded = True
         warnings.append(f"last run failed: {', '.join(item['job'] for item in failed)}")
-    journal = await _journal(store, bool(alive), newest, now, warnings)
+    journal = _journal(journal_record, bool(alive), newest, now, warnings)
     if journal is not None and journal.pop("degraded"):
         degraded = True
     usage = await namespace_usage(store, state.settings.history_budget)

@@ -23,14 +23,17 @@ from sharedstate import usage
 from sharedstate.cli.context import err, human_size, out, settings
 from sharedstate.connection import client_options, mask_url
 from sharedstate.durability.snapshots import list_snapshots
+from sharedstate.durability.state import journal_state_at
 from sharedstate.durability.target import JOURNAL, SNAPSHOTS, DirectoryTarget, Target
 from sharedstate.errors import ConfigurationError, SnapshotError
 from sharedstate.keys import Keys
-from sharedstate.persistence import assess
+from sharedstate.persistence import assess, journal_live
 from sharedstate.settings import Settings
 from sharedstate.worker.records import heartbeats_of
 
 LOW_DISK_BYTES = 100 * 1024 * 1024
+AOF_OFF = "off: a restart loses writes since the last snapshot"
+AOF_OFF_JOURNALED = "off: a restart loses the last second or so of writes (the journal holds the rest)"
 
 
 @dataclass
@@ -68,13 +71,16 @@ def _redis_checks(config: Settings) -> list[Check]:
             save = client.config_get("save").get("save")
         except redis.ResponseError:
             save = None
-        found = assess(info, save)
+        keys = Keys(config.namespace)
+        alive = [beat for beat in heartbeats_of(client, keys) if beat["alive"]]
+        journaled = journal_live(journal_state_at(client, keys), bool(alive), time.time())
+        found = assess(info, save, journaled)
         figures = found.figures
         checks.append(Check("redis version", "OK", str(figures["version"] or "unknown (INFO disabled)")))
         aof = figures["aof_enabled"]
         checks.append(
             Check("redis AOF", "OK" if aof else "WARN" if aof is False else "SKIP",
-                  "appendonly yes" if aof else "off: a restart loses writes since the last snapshot"
+                  "appendonly yes" if aof else (AOF_OFF_JOURNALED if journaled else AOF_OFF)
                   if aof is False else "unknown")
         )  # fmt: skip
         checks.append(Check("redis RDB save", "OK" if save else "WARN" if save == "" else "SKIP",
@@ -83,8 +89,6 @@ def _redis_checks(config: Settings) -> list[Check]:
         checks.append(
             Check("redis eviction", "FAIL" if found.degraded else "OK", f"maxmemory-policy {policy}")
         )
-        keys = Keys(config.namespace)
-        alive = [beat for beat in heartbeats_of(client, keys) if beat["alive"]]
         heartbeat = (
             f"{len(alive)} worker(s) alive" if alive else "none in 30 s: is `sharedstate worker` running?"
         )

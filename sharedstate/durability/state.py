@@ -21,9 +21,12 @@ import secrets
 import time
 from typing import Any
 
+import redis
+
 from sharedstate._scripts import FLOOR
 from sharedstate.aio import AsyncSharedStore
 from sharedstate.errors import translate_errors
+from sharedstate.keys import Keys
 from sharedstate.lease import Lease, run_script
 from sharedstate.store import SharedStore
 
@@ -173,5 +176,12 @@ async def journal_state_of(store: AsyncSharedStore) -> dict[str, Any] | None:
     """``journal_state`` for the API."""
     with translate_errors("read the journal state"):
         raw = await store.redis.get(store.keys.journal)
+    value = json.loads(raw) if raw else None
+    return value if isinstance(value, dict) else None
+
+
+def journal_state_at(client: redis.Redis, keys: Keys) -> dict[str, Any] | None:
+    """``journal_state`` through a plain client (for ``doctor``)."""
+    raw = client.get(keys.journal)
     value = json.loads(raw) if raw else None
     return value if isinstance(value, dict) else None

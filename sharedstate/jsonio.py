@@ -251,3 +251,17 @@ def encode_entries(value: Any, *, tagged: bool = False) -> bytes:
 
 def _encode_plain(value: Any) -> bytes:
     return dumps_plain(value).encode()
+
+
+def load_record(raw: bytes | str | None, shape: type[dict[str, Any]] | type[list[Any]] = dict) -> Any:
+    """An internal record's JSON value (the worker's heartbeats, runs, catalogue, journal state)
+    if it has ``shape``; None when absent, undecodable or of another shape. A garbled record
+    reads as missing, never as an error: its writer writes it again, and health and listings
+    must answer meanwhile."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return None
+    return value if isinstance(value, shape) else None

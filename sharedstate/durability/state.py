@@ -26,6 +26,7 @@ import redis
 from sharedstate._scripts import FLOOR
 from sharedstate.aio import AsyncSharedStore
 from sharedstate.errors import translate_errors
+from sharedstate.jsonio import load_record
 from sharedstate.keys import Keys
 from sharedstate.lease import Lease, run_script
 from sharedstate.store import SharedStore
@@ -86,7 +87,7 @@ async def feed_position_of(store: AsyncSharedStore) -> str:
 def _get_json(store: SharedStore, key: str, what: str) -> Any:
     with translate_errors(f"read {what}"):
         raw = store.redis.get(key)
-    return json.loads(raw) if raw else None
+    return load_record(raw)
 
 
 def _set_json(store: SharedStore, key: str, what: str, value: Any) -> None:
@@ -101,7 +102,17 @@ def _delete(store: SharedStore, key: str, what: str) -> None:
 
 def catalogue(store: SharedStore) -> dict[str, Any]:
     """The published snapshot catalogue (empty before the worker published one)."""
-    return _get_json(store, store.keys.catalogue, "the snapshot catalogue") or dict(EMPTY_CATALOGUE)
+    return _catalogue(_get_json(store, store.keys.catalogue, "the snapshot catalogue"))
+
+
+def _catalogue(value: dict[str, Any] | None) -> dict[str, Any]:
+    """The catalogue as published, or an empty one when absent or garbled (rows included)."""
+    rows = value.get("snapshots") if value is not None else None
+    if value is None or not isinstance(rows, list):
+        return dict(EMPTY_CATALOGUE)
+    if not all(isinstance(row, dict) and isinstance(row.get("id"), str) for row in rows):
+        return dict(EMPTY_CATALOGUE)
+    return value
 
 
 def set_catalogue(store: SharedStore, value: dict[str, Any]) -> None:
@@ -113,7 +124,7 @@ async def catalogue_of(store: AsyncSharedStore) -> dict[str, Any]:
     """``catalogue`` for the asyncio client (the API)."""
     with translate_errors("read the snapshot catalogue"):
         raw = await store.redis.get(store.keys.catalogue)
-    return json.loads(raw) if raw else dict(EMPTY_CATALOGUE)
+    return _catalogue(load_record(raw))
 
 
 def last_snapshot(store: SharedStore) -> dict[str, Any] | None:
@@ -163,8 +174,7 @@ def journal_lease(store: SharedStore, ttl: float = JOURNAL_LEASE_TTL) -> Lease:
 
 def journal_state(store: SharedStore) -> dict[str, Any] | None:
     """The journal's published state (None before any journaler ran)."""
-    value = _get_json(store, store.keys.journal, "the journal state")
-    return value if isinstance(value, dict) else None
+    return _get_json(store, store.keys.journal, "the journal state")  # type: ignore[no-any-return]
 
 
 def set_journal_state(store: SharedStore, value: dict[str, Any]) -> None:
@@ -176,12 +186,9 @@ async def journal_state_of(store: AsyncSharedStore) -> dict[str, Any] | None:
     """``journal_state`` for the API."""
     with translate_errors("read the journal state"):
         raw = await store.redis.get(store.keys.journal)
-    value = json.loads(raw) if raw else None
-    return value if isinstance(value, dict) else None
+    return load_record(raw)  # type: ignore[no-any-return]
 
 
 def journal_state_at(client: redis.Redis, keys: Keys) -> dict[str, Any] | None:
     """``journal_state`` through a plain client (for ``doctor``)."""
-    raw = client.get(keys.journal)
-    value = json.loads(raw) if raw else None
-    return value if isinstance(value, dict) else None
+    return load_record(client.get(keys.journal))  # type: ignore[no-any-return]

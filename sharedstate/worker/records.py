@@ -20,6 +20,7 @@ import redis
 
 from sharedstate import AsyncSharedStore, SharedStore
 from sharedstate.errors import translate_errors
+from sharedstate.jsonio import load_record
 from sharedstate.keys import Keys
 
 RUNS_KEPT = 50
@@ -32,13 +33,9 @@ HEARTBEAT_STALE = 30.0
 """Seconds without a heartbeat after which a worker counts as gone."""
 
 
-def _load(raw: bytes | str | None) -> Any:
-    return json.loads(raw) if raw else None
-
-
 def _with_ages(raw: dict[Any, Any]) -> list[dict[str, Any]]:
     now = time.time()
-    beats = [json.loads(value) for value in raw.values()]
+    beats = [beat for beat in map(load_record, raw.values()) if beat is not None]
     for beat in beats:
         beat["age"] = round(now - beat.get("heartbeat_at", 0), 1)
         beat["alive"] = beat["age"] <= HEARTBEAT_STALE
@@ -72,7 +69,7 @@ def record_run(store: SharedStore, job: str, run: dict[str, Any]) -> None:
     key = store.keys.runs(job)
     with translate_errors(f"record a run of {job}"):
         newest_raw = store.redis.lindex(key, 0) if run.get("status") in ("failed", "timeout") else None
-        newest = json.loads(newest_raw) if newest_raw else None
+        newest = load_record(newest_raw)
         if (
             newest
             and (newest.get("status"), newest.get("error")) == (run.get("status"), run.get("error"))
@@ -120,23 +117,24 @@ async def heartbeats(store: AsyncSharedStore) -> list[dict[str, Any]]:
 async def schedule(store: AsyncSharedStore) -> list[dict[str, Any]]:
     """The published schedule ([] before a worker published one)."""
     with translate_errors("read the schedule"):
-        return _load(await store.redis.get(store.keys.schedule)) or []
+        jobs = load_record(await store.redis.get(store.keys.schedule), list) or []
+    return [job for job in jobs if isinstance(job, dict)]
 
 
 async def runs(store: AsyncSharedStore, job: str, limit: int = RUNS_KEPT) -> list[dict[str, Any]]:
     """The job's last runs, newest first."""
     with translate_errors(f"read the runs of {job}"):
         raw = await store.redis.lrange(store.keys.runs(job), 0, min(limit, RUNS_KEPT) - 1)
-    return [json.loads(item) for item in raw]
+    return [run for run in map(load_record, raw) if run is not None]
 
 
 async def checked(store: AsyncSharedStore, job: str) -> dict[str, Any] | None:
     """The job's last run that had nothing to do, if any in the last day."""
     with translate_errors(f"read the checks of {job}"):
-        return _load(await store.redis.get(store.keys.checked(job)))  # type: ignore[no-any-return]
+        return load_record(await store.redis.get(store.keys.checked(job)))  # type: ignore[no-any-return]
 
 
 async def integrity(store: AsyncSharedStore) -> dict[str, Any] | None:
     """The last integrity check's findings (None before the first)."""
     with translate_errors("read the integrity check"):
-        return _load(await store.redis.get(store.keys.integrity))  # type: ignore[no-any-return]
+        return load_record(await store.redis.get(store.keys.integrity))  # type: ignore[no-any-return]

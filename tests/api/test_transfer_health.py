@@ -134,3 +134,25 @@ def test_a_failed_restore_degrades_health_until_one_succeeds(api: Api, store: Sh
     assert any("restore" in warning for warning in health["warnings"])
     records.record_run(store, names.RESTORE, {"status": "ok", "ended_at": 2.0})
     assert failed_jobs() == []
+
+
+@pytest.mark.parametrize("record", ["journal", "catalogue", "last_snapshot", "schedule", "integrity"])
+@pytest.mark.parametrize("garbage", [b"{not json", b"\xff\xfe", b"[1, 2]"])
+def test_a_garbled_worker_record_in_redis_never_breaks_health_or_listings(
+    api: Api, store: SharedStore, real_redis: redis.Redis, record: str, garbage: bytes
+) -> None:
+    real_redis.set(getattr(store.keys, record), garbage)
+    health = api.get("/v1/health")
+    assert health.status_code == 200 and health.json()["status"] in ("ok", "degraded")
+    snapshots = api.get("/v1/snapshots")
+    assert snapshots.status_code == 200 and isinstance(snapshots.json(), list)
+
+
+def test_garbled_heartbeats_and_runs_are_left_out_not_fatal(
+    api: Api, store: SharedStore, real_redis: redis.Redis
+) -> None:
+    real_redis.hset(store.keys.workers, "w1", b"{cut")
+    real_redis.lpush(store.keys.runs("snapshot"), b"\xff")
+    health = api.get("/v1/health")
+    assert health.status_code == 200 and health.json()["status"] == "degraded"  # no worker alive
+    assert api.get("/v1/jobs").status_code == 200

@@ -108,11 +108,13 @@ def catalogue(store: SharedStore) -> dict[str, Any]:
 def _catalogue(value: dict[str, Any] | None) -> dict[str, Any]:
     """The catalogue as published, or an empty one when absent or garbled (rows included)."""
     rows = value.get("snapshots") if value is not None else None
-    if value is None or not isinstance(rows, list):
-        return dict(EMPTY_CATALOGUE)
-    if not all(isinstance(row, dict) and isinstance(row.get("id"), str) for row in rows):
+    if value is None or not isinstance(rows, list) or not all(_is_row(row) for row in rows):
         return dict(EMPTY_CATALOGUE)
     return value
+
+
+def _is_row(row: Any) -> bool:
+    return isinstance(row, dict) and isinstance(row.get("id"), str)
 
 
 def set_catalogue(store: SharedStore, value: dict[str, Any]) -> None:

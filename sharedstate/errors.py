@@ -11,11 +11,12 @@
     └── ConfigurationError   settings missing or wrong
 
 Errors from redis-py are translated in one place (``translate_errors``) and chained with
-``raise ... from exc``. Messages never carry a Redis URL or password.
+``raise ... from exc``. Messages never carry a Redis URL, password or the server's address.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -126,12 +127,29 @@ def unavailable(exc: BaseException, action: str, writes: bool = False) -> StoreU
 
 
 def _safe(exc: BaseException) -> str:
-    # redis-py messages name host:port at most; cut anything that looks like a URL anyway.
+    """redis-py's message without the server's address (an internal name on a private network:
+    errors reach API clients and logs) and without anything that looks like a URL."""
     text = str(exc)
     for scheme in ("redis://", "rediss://", "unix://"):
         if scheme in text:
             return "connection error"
+    if not isinstance(exc, redis.exceptions.ResponseError):  # the server's own words name no address
+        text = without_addresses(text)
     return text[:200]
+
+
+# The server's address where redis-py's messages put it: after "connecting to" / "reading from"
+# (host:port, IPv6 unbracketed, or a unix socket's path), and Python's (host, port, ...) tuples
+# (asyncio's "Connect call failed"). Only there: log lines hold times such as 12:30:00 too.
+_AFTER_VERB = re.compile(
+    r"((?:connecting to|reading from|writing to) )(?:\[[^\]]*\]:\d+|\S+?:\d+|/\S*?)(?=\.?(?:[\s),]|$))"
+)
+_SOCKADDR = re.compile(r"\('[^']*', \d+(?:, \d+)*\)")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with every server address redis-py writes into its messages replaced by ``<redis>``."""
+    return _SOCKADDR.sub("<redis>", _AFTER_VERB.sub(r"\1<redis>", text))
 
 
 @contextmanager

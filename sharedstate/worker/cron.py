@@ -1,7 +1,8 @@
 """The cron process: RQ 3's own CronScheduler with our jobs, cron expressions in UTC.
 
-Run by the supervisor as ``python -m sharedstate.worker.cron``. RQ's scheduler exits (code 1) when Redis
-is unreachable for a few seconds; the supervisor starts it again with backoff.
+Run by the supervisor as ``python -m sharedstate.worker.cron``. RQ's scheduler stops when Redis is
+unreachable for a few seconds; this process then exits with code 1 (one line in the log, no
+traceback) and the supervisor starts it again with backoff.
 """
 
 from __future__ import annotations
@@ -13,11 +14,27 @@ import sys
 import time
 
 import redis
+from redis.client import Pipeline
 from rq.cron import CronScheduler
+from rq.exceptions import SchedulerNotFound
 
 from sharedstate.settings import Settings
+from sharedstate.worker import logs
 from sharedstate.worker.process import supervised_child
 from sharedstate.worker.schedule import scheduled_jobs
+
+
+class SupervisedCron(CronScheduler):
+    """RQ's CronScheduler that stops cleanly when Redis lost its registration (restarted empty)
+    or is down as it stops: there is nothing left to unregister, or nothing to unregister from."""
+
+    def register_death(self, pipeline: Pipeline | None = None) -> None:
+        try:
+            super().register_death(pipeline)
+        except SchedulerNotFound:
+            pass
+        except redis.RedisError as exc:
+            self.log.warning("cron: could not unregister as it stopped (%s)", type(exc).__name__)
 
 
 def use_utc() -> None:
@@ -30,13 +47,11 @@ def main() -> int:
     supervised_child()
     use_utc()
     settings = Settings.load()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s cron: %(message)s", stream=sys.stderr
-    )
+    logs.configure(settings.log_level)
     if settings.log_level != "DEBUG":  # a line per enqueued job: the idle worker's chatter
         logging.getLogger("rq.cron").setLevel(logging.WARNING)
     connection = redis.Redis.from_url(settings.require_redis_url())  # RQ's own client, never the store's
-    scheduler = CronScheduler(
+    scheduler = SupervisedCron(
         connection=connection, name=f"sharedstate.{settings.namespace}.{socket.gethostname()}.{os.getpid()}"
     )
     for job in scheduled_jobs(settings):
@@ -53,7 +68,10 @@ def main() -> int:
             failure_ttl=settings.failed_job_ttl,  # short: a job failing every minute stays bounded
             name=f"{settings.namespace}:{job.name}",
         )
-    scheduler.start()
+    try:
+        scheduler.start()  # type: ignore[no-untyped-call]
+    except logs.OUTAGES as exc:
+        return logs.stopped_by_outage("cron", exc)
     return 0
 
 

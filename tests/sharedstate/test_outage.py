@@ -187,3 +187,34 @@ def test_a_plain_client_with_redis_py_defaults_is_bounded_too(own_redis: RedisPr
         else:
             loop.run(client.aclose())
             loop.stop()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_errors_and_logs_never_name_the_servers_address(
+    flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a PaaS the address is an internal name; errors reach API clients and shared logs."""
+    from sharedstate.redis_server import free_port
+
+    port = free_port()  # nothing listens there: connection refused, whose message names host:port
+    url = f"redis://:hunter2@localhost:{port}/0"
+    loop = LoopThread() if flavour == "async" else None
+    store: Any = (
+        SharedStore.from_url(url, "ns", "bot", timeout=1.0)
+        if loop is None
+        else SyncFacade(AsyncSharedStore.from_url(url, "ns", "bot", timeout=1.0), loop)
+    )
+    try:
+        with caplog.at_level(logging.DEBUG, logger="sharedstate"):
+            errors = []
+            for call in (lambda: store.get("a"), lambda: store.put("a", 1), lambda: store.names()):
+                with pytest.raises(StoreUnavailable) as info:
+                    call()
+                errors.append(str(info.value))
+        assert all("<redis>" in message for message in errors), errors  # what failed is still said
+        text = "\n".join(errors + [record.getMessage() for record in caplog.records])
+        assert str(port) not in text and "localhost" not in text and "hunter2" not in text
+    finally:
+        store.close()
+        if loop is not None:
+            loop.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ from rq.cron import CronJob
 
 from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
-from sharedstate.worker import cron, jobs, names
+from sharedstate.worker import cron, jobs, logs, names
 from sharedstate.worker.schedule import scheduled_jobs
 from sharedstate.worker.usercode import load_callable
 
@@ -162,3 +163,41 @@ def test_a_repeating_failure_is_counted_not_stored_each_time() -> None:
         ("ok", None),
     ]
     assert (runs[1]["first_at"], runs[1]["started_at"]) == (2, 101)
+
+
+def _filtered(name: str, msg: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    record = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args or None, exc_info)
+    assert logs.RQLines().filter(record)
+    return record
+
+
+def test_rq_lines_name_no_address_and_an_outage_is_one_line() -> None:
+    import redis.exceptions
+
+    record = _filtered(
+        "rq.worker", "could not connect: %s", "Error 111 connecting to redis.internal:6379. Refused."
+    )
+    assert record.getMessage() == "could not connect: Error 111 connecting to <redis>. Refused."
+
+    refused = redis.exceptions.ConnectionError("Error 111 connecting to 10.1.2.3:6379. Connection refused.")
+    record = _filtered("rq.worker", "found an unhandled exception, quitting...", exc=refused)
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        "found an unhandled exception, quitting... (ConnectionError: Error 111 connecting to <redis>. "
+        "Connection refused.)"
+    )
+    trace = "Traceback (most recent call last):\n  File x\n"
+    trace += "redis.exceptions.TimeoutError: Timeout reading from redis.internal:6379"
+    record = _filtered("rq.scheduler", "Scheduler [PID %s] raised an exception.\n%s", 7, trace)
+    assert (
+        record.getMessage()
+        == "Scheduler [PID 7] raised an exception. (TimeoutError: Timeout reading from <redis>)"
+    )
+
+    bug = ValueError("a bug")  # not an outage: the traceback stays
+    assert _filtered("rq.job", "job failed", exc=bug).exc_info is not None
+    user = _filtered("mybot.jobs", "next run at %s via %s", "12:30:00", "connecting to db.internal:5432")
+    assert (
+        user.getMessage() == "next run at 12:30:00 via connecting to db.internal:5432"
+    )  # not RQ's: untouched

@@ -130,6 +130,16 @@ def test_sigterm_takes_a_final_snapshot_and_leaves_nothing_behind(
     assert any(r["status"] == "ok" and r["result"].get("final") for r in deployment.runs("snapshot"))
 
 
+def test_sigterm_after_redis_lost_everything_stops_cleanly(deployment: Deployment) -> None:
+    """RQ's cron scheduler unregisters itself as it stops: its registration went with the data."""
+    worker = deployment.start(snapshot_interval=3600, verify_job=f"{JOBS}:quick", verify_interval=3600)
+    wait_for(lambda: "started cron" in worker.output(), 30, "the cron process")
+    wait_for(lambda: deployment.client.keys("rq:cron_scheduler*"), 30, "cron's registration")
+    deployment.client.flushall()
+    assert worker.terminate() == 0, worker.output()
+    assert "Traceback" not in worker.output(), worker.output()
+
+
 def test_flushall_is_restored_within_10_seconds(deployment: Deployment) -> None:
     deployment.start(snapshot_interval=1)
     for i in range(20):

@@ -6,12 +6,12 @@ import gc
 import ipaddress
 import logging
 import signal
-import sys
 
 import uvicorn
 
 from sharedstate.api.main import create_app
 from sharedstate.api.protocol import MAX_INCOMPLETE_HEADER_BYTES, DeadlineH11Protocol
+from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
 
 log = logging.getLogger("sharedstate.api")
@@ -28,15 +28,14 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(settings: Settings) -> int:
-    """Run the API until SIGTERM/SIGINT; 2 if it may not start."""
+    """Run the API until SIGTERM/SIGINT; ConfigurationError if it may not start."""
     settings.require_redis_url()
     if not settings.tokens():
         if not is_loopback(settings.api_host):
-            sys.stderr.write(
-                f"refusing to serve on {settings.api_host} without authentication:\n"
-                "set SHAREDSTATE_API_TOKENS (role:token pairs such as admin:<token>) or bind 127.0.0.1\n"
+            raise ConfigurationError(
+                f"refusing to serve on {settings.api_host or repr('')} without authentication: set "
+                "SHAREDSTATE_API_TOKENS (role:token pairs such as admin:<token>) or bind 127.0.0.1"
             )
-            return 2
         log.warning("SHAREDSTATE_API_TOKENS is not set: the API is open to every process on this machine")
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal through the
     # handlers installed before it ran: these make that a clean exit 0.

@@ -48,7 +48,8 @@ def test_refuses_to_serve_off_loopback_without_tokens(redis_server: RedisProcess
     for host in ("0.0.0.0", "::", "10.1.2.3"):
         server = start_api(redis_server, tmp_path, "--host", host)
         assert server.process.wait(30) == 2
-        assert "SHAREDSTATE_API_TOKENS" in server.output()
+        output = server.output()
+        assert "SHAREDSTATE_API_TOKENS" in output and len(output.strip().splitlines()) == 1, output
 
 
 def test_serves_on_loopback_without_tokens(

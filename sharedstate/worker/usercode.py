@@ -10,6 +10,8 @@ in the working directory can replace a ``sharedstate`` module after that.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -19,22 +21,57 @@ from typing import Any
 from sharedstate.errors import ConfigurationError
 
 
-def import_user_module(module_name: str, what: str) -> ModuleType:
-    """Import the user's module ``module_name`` (working directory first); ``what`` names it in errors."""
+def _working_directory_first() -> None:
     here = os.getcwd()
     if here not in sys.path:
         sys.path.insert(0, here)
+
+
+def import_user_module(module_name: str, what: str) -> ModuleType:
+    """Import the user's module ``module_name`` (working directory first); ``what`` names it in errors."""
+    _working_directory_first()
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(f"{what}: cannot import {module_name!r}: {exc}") from exc
 
 
-def load_callable(path: str) -> Callable[[], Any]:
-    """Import ``package.module:function`` (the function may be a dotted attribute)."""
+def _split(path: str) -> tuple[str, str]:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise ConfigurationError(f"job {path!r} is not 'package.module:function'")
+    return module_name, attribute
+
+
+def check_job(path: str, what: str) -> None:
+    """ConfigurationError now if the job ``path`` names no module that can be found: a typo would
+    otherwise only fail each run. Nothing of the user's runs here (not even a package's
+    ``__init__``), and ``sys.path`` is left as it was: this process is the supervisor."""
+    module_name, _ = _split(path)
+    try:
+        findable = _findable(module_name, [os.getcwd(), *sys.path])
+    except (ImportError, ValueError, KeyError):  # a namespace package's parts: only refuse when sure
+        findable = True
+    if not findable:
+        raise ConfigurationError(f"{what}: cannot import {module_name!r}: no module of that name")
+
+
+def _findable(module_name: str, search: list[str]) -> bool:
+    if module_name in sys.modules:
+        return True
+    top, *parts = module_name.split(".")
+    spec = importlib.machinery.PathFinder.find_spec(top, search) or importlib.util.find_spec(top)
+    for depth, _part in enumerate(parts, start=1):
+        if spec is None or spec.submodule_search_locations is None:
+            return False
+        within = list(spec.submodule_search_locations)
+        spec = importlib.machinery.PathFinder.find_spec(".".join([top, *parts[:depth]]), within)
+    return spec is not None
+
+
+def load_callable(path: str) -> Callable[[], Any]:
+    """Import ``package.module:function`` (the function may be a dotted attribute)."""
+    module_name, attribute = _split(path)
     target: Any = import_user_module(module_name, f"job {path!r}")
     for part in attribute.split("."):
         try:

@@ -18,7 +18,7 @@ from sharedstate.errors import ConfigurationError
 from sharedstate.settings import Settings
 from sharedstate.worker import cron, jobs, logs, names
 from sharedstate.worker.schedule import scheduled_jobs
-from sharedstate.worker.usercode import load_callable
+from sharedstate.worker.usercode import check_job, load_callable
 
 
 def test_load_callable() -> None:
@@ -201,3 +201,20 @@ def test_rq_lines_name_no_address_and_an_outage_is_one_line() -> None:
     assert (
         user.getMessage() == "next run at 12:30:00 via connecting to db.internal:5432"
     )  # not RQ's: untouched
+
+
+def test_check_job_finds_modules_without_running_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mybot").mkdir()
+    (tmp_path / "mybot" / "__init__.py").write_text("raise SystemExit('the package ran')\n")
+    (tmp_path / "mybot" / "jobs.py").write_text("def verify(): pass\n")
+    (tmp_path / "tasks.py").write_text("def verify(): pass\n")
+    monkeypatch.chdir(tmp_path)
+    path_before = list(sys.path)
+    for found in ("mybot.jobs:verify", "tasks:verify", "os.path:join", "json.decoder:JSONDecoder"):
+        check_job(found, "SHAREDSTATE_VERIFY_JOB")
+    for missing in ("mybot.job:verify", "taskz:verify", "tasks.sub:verify"):
+        with pytest.raises(ConfigurationError, match=r"SHAREDSTATE_VERIFY_JOB: cannot import"):
+            check_job(missing, "SHAREDSTATE_VERIFY_JOB")
+    assert "mybot" not in sys.modules and "tasks" not in sys.modules and sys.path == path_before

@@ -151,6 +151,8 @@ def test_services_refuse_bad_configuration_in_one_line(files: Path) -> None:
         (["api"], {}, "SHAREDSTATE_REDIS_URL"),
         (["worker"], {"SHAREDSTATE_REDIS_URL": "redis://127.0.0.1:1",
                       "SHAREDSTATE_SNAPSHOT_INTERVAL": "soon"}, "SHAREDSTATE_SNAPSHOT_INTERVAL"),
+        (["worker"], {"SHAREDSTATE_REDIS_URL": "redis://127.0.0.1:1",  # a typo: not a failure per run
+                      "SHAREDSTATE_VERIFY_JOB": "bot_taskz:verify"}, "SHAREDSTATE_VERIFY_JOB"),
     ]  # fmt: skip
     for args, extra, expect in checks:
         done = _command(*args, env={**env, **extra}, cwd=files)

@@ -82,6 +82,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.set_defaults(handler=export_command)
 
 
+FUTURE_SLACK = 300.0  # seconds: a clock a little ahead of the worker's is not an error
+
+
 def parse_time(text: str) -> float:
     """A point in time: epoch seconds, or ISO 8601 (a time without a zone is UTC)."""
     text = text.strip()
@@ -99,6 +102,10 @@ def parse_time(text: str) -> float:
         value = moment.timestamp()
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a time")
+    if value > time.time() + FUTURE_SLACK:  # no state is known there: the newest is what it would give
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is in the future: give a past time, or leave out --at for the newest state"
+        )
     return value
 
 

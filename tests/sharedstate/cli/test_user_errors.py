@@ -87,6 +87,7 @@ WRONG_INPUTS: list[tuple[list[str], str]] = [
     (["restore", "--at", "2026-12-01T10:00:00Z"], "--yes"),  # a roll-back: refused without a terminal
     (["restore", "--at", "yesterday"], "not a time"),
     (["restore", "--at", "nan"], "not a time"),
+    (["restore", "--at", "2999-01-01T00:00:00Z", "--yes"], "in the future"),
     (["restore", "x.jsonl.gz", "--at", "1796120000", "--yes"], "not both"),
     (["snapshots", "--namespace", "bad name!"], "SHAREDSTATE_NAMESPACE"),
     (["nosuchcommand"], "invalid choice"),

@@ -17,7 +17,7 @@ from sharedstate.errors import without_addresses
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-_OUTAGES = ("redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError")
+_OUTAGE_NAMES = tuple(f"{kind.__module__}.{kind.__name__}" for kind in OUTAGES)  # as tracebacks end
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -29,13 +29,13 @@ class RQLines(logging.Filter):
             return True
         message = record.getMessage()
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and f"{type(exc).__module__}.{type(exc).__name__}" in _OUTAGES:
+        if isinstance(exc, OUTAGES):
             message = f"{message} ({type(exc).__name__}: {exc})"
             record.exc_info = record.exc_text = None
         elif _TRACEBACK in message:  # RQ's scheduler writes its traceback into the message
             head, _, trace = message.partition(_TRACEBACK)
             last = trace.rstrip().rsplit("\n", 1)[-1]
-            if last.startswith(_OUTAGES):
+            if last.startswith(_OUTAGE_NAMES):
                 message = f"{head.rstrip()} ({last.removeprefix('redis.exceptions.')})"
         record.msg, record.args = without_addresses(message), None
         return True

@@ -21,15 +21,11 @@ from typing import Any
 from sharedstate.errors import ConfigurationError
 
 
-def _working_directory_first() -> None:
+def import_user_module(module_name: str, what: str) -> ModuleType:
+    """Import the user's module ``module_name`` (working directory first); ``what`` names it in errors."""
     here = os.getcwd()
     if here not in sys.path:
         sys.path.insert(0, here)
-
-
-def import_user_module(module_name: str, what: str) -> ModuleType:
-    """Import the user's module ``module_name`` (working directory first); ``what`` names it in errors."""
-    _working_directory_first()
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:

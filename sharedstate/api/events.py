@@ -9,6 +9,7 @@ memory; one resuming from further back reads the feed once, a few at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable
@@ -48,6 +49,12 @@ class CatchUp:
     until: str
 
 
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """The server is stopping: the stream ends without an error (its client resumes with
+    Last-Event-ID from another process, or from this one once it is back)."""
+
+
 @dataclass(eq=False)
 class Subscription:
     """One stream's place: the changes it wants, queued for it, after ``position``."""
@@ -55,7 +62,9 @@ class Subscription:
     names: frozenset[str] | None
     token: str
     position: str
-    queue: asyncio.Queue[Change | Ended | CatchUp] = field(default_factory=lambda: asyncio.Queue(QUEUE + 2))
+    queue: asyncio.Queue[Change | Ended | CatchUp | Stopping] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE + 2)
+    )
 
     def wants(self, change: Change) -> bool:
         return self.names is None or change.name in self.names
@@ -142,6 +151,8 @@ class ChangeHub:
                 continue
             if isinstance(item, Ended):
                 raise StreamEnded(item)
+            if isinstance(item, Stopping):
+                return
             if _key(item.id) > _key(subscription.position):
                 subscription.position = item.id
                 yield item
@@ -214,6 +225,13 @@ class ChangeHub:
         for subscription in list(self._subscriptions):
             subscription.offer(item)
             self.unsubscribe(subscription)
+
+    def end_streams(self) -> None:
+        """End every open stream now, without an error event: the server is stopping, and its
+        graceful shutdown waits for open responses (a stream never ends by itself)."""
+        for subscription in list(self._subscriptions):
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue holds its "too_slow" end
+                subscription.queue.put_nowait(Stopping())
 
     async def close(self) -> None:
         """Stop the reader."""

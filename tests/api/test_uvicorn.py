@@ -145,3 +145,18 @@ def test_events_stream(served: Server, real_redis: redis.Redis) -> None:
         again = [next(lines) for _ in range(3)]
     assert json.loads(again[2].removeprefix("data: "))["fields"] == {"b": 2}
     assert httpx.get(f"{served.url}/v1/events").status_code == 401
+
+
+def test_sigterm_ends_open_event_streams_cleanly(served: Server) -> None:
+    """A stream never ends by itself: stopping must end it (its client resumes with Last-Event-ID)
+    rather than wait out the graceful timeout and cancel it with a traceback."""
+    headers = {"Authorization": f"Bearer {READ}"}
+    with httpx.stream("GET", f"{served.url}/v1/events", headers=headers, timeout=30) as response:
+        lines = response.iter_lines()
+        assert next(lines) == ": connected"
+        served.process.send_signal(signal.SIGTERM)
+        rest = list(lines)  # the server closes the stream: the iteration ends, no error event
+    assert not any(line.startswith("event: error") for line in rest), rest
+    assert served.process.wait(15) == 0
+    output = served.output()
+    assert "Traceback" not in output and "graceful shutdown exceeded" not in output, output

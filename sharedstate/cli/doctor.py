@@ -83,8 +83,9 @@ def _redis_checks(config: Settings) -> list[Check]:
                   "appendonly yes" if aof else (AOF_OFF_JOURNALED if journaled else AOF_OFF)
                   if aof is False else "unknown")
         )  # fmt: skip
+        rdb = f"save {save!r}" if save else "off (save ''): Redis keeps no copy of its own on disk"
         checks.append(Check("redis RDB save", "OK" if save else "WARN" if save == "" else "SKIP",
-                            repr(save) if save is not None else "unknown (CONFIG disabled)"))  # fmt: skip
+                            rdb if save is not None else "unknown (CONFIG disabled)"))  # fmt: skip
         policy = figures["maxmemory_policy"]
         checks.append(
             Check("redis eviction", "FAIL" if found.degraded else "OK", f"maxmemory-policy {policy}")

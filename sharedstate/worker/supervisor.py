@@ -49,7 +49,7 @@ from sharedstate.worker.process import (
     kill_group,
     python_module,
 )
-from sharedstate.worker.schedule import declared_jobs, scheduled_jobs
+from sharedstate.worker.schedule import scheduled_jobs
 from sharedstate.worker.usercode import check_job
 
 log = logging.getLogger("sharedstate.worker")
@@ -369,11 +369,15 @@ def run(settings: Settings) -> int:
     target = context.target()  # configuration errors now, not at the first snapshot
     if isinstance(target, DirectoryTarget):
         target.staging(SNAPSHOTS)
-    scheduled_jobs(settings)  # configuration errors now, not in the cron child
-    if settings.verify_job:
-        check_job(settings.verify_job, "SHAREDSTATE_VERIFY_JOB")
-    for job in declared_jobs(settings.cron_config) if settings.cron_config else []:
-        check_job(job.path, f"SHAREDSTATE_CRON_CONFIG job {job.name!r}")
+    for job in scheduled_jobs(settings):  # configuration errors now, not in the cron child
+        path = job.kwargs.get("path")  # the user's own jobs
+        if path is not None:
+            what = (
+                "SHAREDSTATE_VERIFY_JOB"
+                if job.name == names.VERIFY
+                else f"SHAREDSTATE_CRON_CONFIG job {job.name!r}"
+            )
+            check_job(path, what)
     return Supervisor(settings).run()
 
 

@@ -55,13 +55,13 @@ def check_job(path: str, what: str) -> None:
 def _findable(module_name: str, search: list[str]) -> bool:
     if module_name in sys.modules:
         return True
-    top, *parts = module_name.split(".")
-    spec = importlib.machinery.PathFinder.find_spec(top, search) or importlib.util.find_spec(top)
-    for depth, _part in enumerate(parts, start=1):
+    name, *parts = module_name.split(".")
+    spec = importlib.machinery.PathFinder.find_spec(name, search) or importlib.util.find_spec(name)
+    for part in parts:  # each package's directory, without running its __init__
         if spec is None or spec.submodule_search_locations is None:
             return False
-        within = list(spec.submodule_search_locations)
-        spec = importlib.machinery.PathFinder.find_spec(".".join([top, *parts[:depth]]), within)
+        name = f"{name}.{part}"
+        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations))
     return spec is not None
 
 

@@ -119,11 +119,15 @@ _UNAVAILABLE = (
 def unavailable(exc: BaseException, action: str, writes: bool = False) -> StoreUnavailable:
     """Build the StoreUnavailable for a redis-py error, without secrets in the message; for calls
     that ``writes``, it says the outcome is unknown."""
-    kind = type(exc).__name__
-    message = f"Redis unavailable while trying to {action} ({kind}: {_safe(exc)})"
+    message = f"Redis unavailable while trying to {action} ({describe(exc)})"
     if writes:
         message += "; the outcome is unknown: the write may or may not have been applied"
     return StoreUnavailable(message)
+
+
+def describe(exc: BaseException) -> str:
+    """``Kind: message`` of a redis-py error, fit for logs and clients (see ``_safe``)."""
+    return f"{type(exc).__name__}: {_safe(exc)}"
 
 
 def _safe(exc: BaseException) -> str:

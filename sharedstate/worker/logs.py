@@ -13,7 +13,7 @@ import sys
 
 import redis.exceptions
 
-from sharedstate.errors import without_addresses
+from sharedstate.errors import describe, without_addresses
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -30,7 +30,7 @@ class RQLines(logging.Filter):
         message = record.getMessage()
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, OUTAGES):
-            message = f"{message} ({type(exc).__name__}: {exc})"
+            message = f"{message} ({describe(exc)})"
             record.exc_info = record.exc_text = None
         elif _TRACEBACK in message:  # RQ's scheduler writes its traceback into the message
             head, _, trace = message.partition(_TRACEBACK)
@@ -55,6 +55,7 @@ def configure(level: str) -> None:
 def stopped_by_outage(process: str, exc: BaseException) -> int:
     """Say in one line that ``process`` stops because Redis is unreachable; its exit code (1: the
     supervisor starts it again, with backoff)."""
-    reason = f"{type(exc).__name__}: {without_addresses(str(exc))}"
-    logging.getLogger("sharedstate.worker").warning("%s: Redis unreachable (%s): stopping", process, reason)
+    logging.getLogger("sharedstate.worker").warning(
+        "%s: Redis unreachable (%s): stopping", process, describe(exc)
+    )
     return 1

@@ -6,16 +6,21 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import redis
 from rich.table import Table
 
 from sharedstate.cli.context import confirm, err, human_size, open_store, out, print_json
 from sharedstate.durability.legacy import read_json_file
-from sharedstate.errors import DocumentNotFound, InvalidDocument, UsageError
+from sharedstate.errors import DocumentNotFound, FeedTrimmed, InvalidDocument, StoreUnavailable, UsageError
 from sharedstate.jsonio import dumps_plain
 from sharedstate.models import Change
+from sharedstate.store import SharedStore, Watch
+
+RESUME_EVERY = 1.0  # seconds between tries while Redis is away
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -160,14 +165,56 @@ def history(args: argparse.Namespace) -> int:
 
 def watch(args: argparse.Namespace) -> int:
     with open_store(args) as store:
-        changes = store.watch(args.names or None, timeout=args.timeout, after=args.after)
+        names = args.names or None
+        changes = store.watch(names, timeout=args.timeout, after=args.after)  # from now on
         err.print(
             "watching (Ctrl-C stops)" if args.timeout is None else f"watching until {args.timeout} s idle"
         )
         try:
-            for change in changes:
+            for change in _follow(store, changes, names, args.timeout):
                 sys.stdout.write(dumps_plain(_change(change)) + "\n")
                 sys.stdout.flush()
         except KeyboardInterrupt:  # how a watch is meant to stop
             return 0
     return 0
+
+
+def _follow(
+    store: SharedStore, changes: Watch, names: list[str] | None, timeout: float | None
+) -> Iterator[Change]:
+    """``changes``, outliving Redis going away: it says so on stderr, waits, and resumes where it
+    was. With a timeout, an outage counts as idle time. If Redis came back without the changes
+    after that position (it lost its data), it says so and goes on from now."""
+    idle_since = time.monotonic()
+    while True:
+        try:
+            for change in changes:
+                idle_since = time.monotonic()
+                yield change
+            return
+        except StoreUnavailable as exc:
+            deadline = None if timeout is None else idle_since + timeout
+            if deadline is not None and time.monotonic() + RESUME_EVERY > deadline:
+                raise
+            err.print(f"{exc}; waiting for it to come back (Ctrl-C stops)", markup=False)
+            changes = _resume(store, names, changes.position, deadline, exc)
+            err.print("Redis is back; watching again", markup=False)
+
+
+def _resume(
+    store: SharedStore, names: list[str] | None, position: str | None, deadline: float | None, exc: Exception
+) -> Watch:
+    """A watch from ``position`` once Redis answers again; ``exc`` again past the deadline."""
+    while True:
+        time.sleep(RESUME_EVERY)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            store.redis.ping()  # a watch from the feed's start asks Redis nothing until it reads
+            try:
+                return store.watch(names, timeout=left, after=position)
+            except FeedTrimmed as trimmed:
+                err.print(f"{trimmed}; watching from now", markup=False)
+                return store.watch(names, timeout=left)
+        except (redis.RedisError, StoreUnavailable):
+            if deadline is not None and time.monotonic() + RESUME_EVERY > deadline:
+                raise exc from None

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -234,8 +241,6 @@ def test_redis_down_is_reported_without_secrets(
 
 
 def test_json_output_delete_and_watch(run: Run, store: SharedStore, tmp_path: Path) -> None:
-    import threading
-
     store.put("doc", {"ids": {2, 1}, "big": 12345678901234567890})
     code, out, _ = run("get", "doc", "--json")
     body = json.loads(out)
@@ -267,3 +272,65 @@ def test_tables_are_not_cut_when_piped(run: Run, store: SharedStore) -> None:
     store.put(long_name, {"a": 1})
     code, out, _ = run("ls")
     assert code == 0 and long_name in out
+
+
+def test_watch_waits_for_redis_and_resumes_where_it_was(tmp_path: Path) -> None:
+    """An operator's `sharedstate watch` outlives a Redis restart: it says it waits, prints the
+    changes made while it was away once Redis is back with its data, and after a restart that
+    lost the data it says the feed lost changes and goes on from now."""
+    server = RedisProcess(tmp_path / "redis", appendonly=True).start()
+    env = {**os.environ, "SHAREDSTATE_REDIS_URL": server.url, "SHAREDSTATE_NAMESPACE": "ops",
+           "SHAREDSTATE_TIMEOUT": "1"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sharedstate", "watch"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen: list[tuple[str, str]] = []  # (stream, line) as they come, kept: lines of the two
+    for name, pipe in (("out", process.stdout), ("err", process.stderr)):  # streams interleave
+        assert pipe is not None
+        threading.Thread(
+            target=lambda n=name, p=pipe: [seen.append((n, line)) for line in p], daemon=True
+        ).start()
+
+    def expect(stream: str, text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for got in list(seen):
+                if got[0] == stream and text in got[1]:
+                    return got[1]
+            time.sleep(0.02)
+        raise AssertionError(f"no {stream} line with {text!r} in {seen}")
+
+    def write(field: str) -> None:
+        with SharedStore.from_url(server.url, namespace="ops", client_name="test") as store:
+            store.set_field("doc", field, True)
+
+    try:
+        expect("err", "watching (")
+        write("before")
+        assert json.loads(expect("out", "before"))["fields"] == {"before": True}
+        server.stop()  # SIGTERM: Redis rewrites nothing, its AOF holds every change
+        expect("err", "waiting for it to come back")
+        seen.clear()
+        server.start()
+        write("while_away")  # may land before the watcher is back: it resumes from its position
+        assert json.loads(expect("out", "while_away"))["fields"] == {"while_away": True}
+        expect("err", "watching again")
+        seen.clear()
+
+        server.stop()
+        expect("err", "waiting for it to come back")  # a second time
+        shutil.rmtree(server.directory / "appendonlydir")  # Redis comes back empty
+        server.start()
+        expect("err", "no longer holds changes")
+        write("after_loss")
+        assert json.loads(expect("out", "after_loss"))["fields"] == {"after_loss": True}
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        code = process.wait(timeout=10)
+        server.stop()
+        for pipe in (process.stdout, process.stderr):
+            assert pipe is not None
+            pipe.close()
+    assert code == 0

@@ -14,6 +14,7 @@ the object's ``s3://`` name are reported.
 from __future__ import annotations
 
 import io
+import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +99,17 @@ class BucketObject:
         return f"{self.target.description}/{self.key}"
 
 
+def _names_subdomains(host: str) -> bool:
+    """Whether ``<bucket>.<host>`` can name the bucket (virtual-hosted requests): not for an IP
+    address, nor for a name without a dot (``localhost``, a compose service such as ``minio``).
+    For those every S3 server takes path-style requests, as AWS's own SDKs send them."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host
+    return False
+
+
 class BucketTarget:
     """``s3://<bucket>/<prefix>``: ``snapshots/`` and ``journal/`` under the prefix."""
 
@@ -133,6 +145,7 @@ class BucketTarget:
             parts = urlsplit(endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigurationError("AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is not an http(s) URL")
+            path_style = path_style or not _names_subdomains(parts.hostname)
             if not path_style:  # the bucket is the first label of the host name
                 parts = parts._replace(netloc=f"{bucket}.{parts.netloc}")
             config["endpoint"] = urlunsplit(parts)

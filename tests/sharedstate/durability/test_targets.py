@@ -177,3 +177,20 @@ def test_snapshot_errors_name_the_target_not_the_endpoint(s3_server: S3Server) -
         verify(target.source(SNAPSHOTS, "bot-none.jsonl.gz"))
     message = str(caught.value)
     assert message.startswith(f"snapshot {target.description}/snapshots/") and "127.0.0.1" not in message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_an_endpoint_by_address_or_dotless_name_needs_no_path_style_setting(
+    s3_server: S3Server, host: str
+) -> None:
+    """``<bucket>.127.0.0.1`` is no host at all (obstore panicked on it and took the worker down),
+    and ``<bucket>.minio`` never resolves in compose: such endpoints get path-style requests
+    without ``AWS_S3_FORCE_PATH_STYLE``."""
+    from sharedstate.durability.bucket import BucketTarget
+
+    env = {key: value for key, value in s3_server.env().items() if key != "AWS_S3_FORCE_PATH_STYLE"}
+    endpoint = env["AWS_ENDPOINT_URL_S3"]
+    env["AWS_ENDPOINT_URL_S3"] = endpoint.replace("127.0.0.1", host)
+    target = BucketTarget.from_environment(s3_server.bucket(), "p", env)
+    target.write("journal", "one", b"data")
+    assert [item.name for item in target.list("journal")] == ["one"]

@@ -3,7 +3,8 @@
 Redis (the configured one, or an embedded real redis-server with AOF in the data dir), the
 worker (which restores the namespace if needed, then schedules), the API, and with
 ``--demo`` the example bot. Prints the API address and an admin token; Ctrl-C or SIGTERM
-stops everything, the embedded Redis last, and leaves no process behind.
+stops everything, the embedded Redis last, and leaves no process behind. A child that dies
+is started again, the embedded Redis too (same port, from its AOF).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.request import urlopen
 
 from sharedstate.cli.context import err, out, settings
 from sharedstate.connection import mask_url
-from sharedstate.errors import ConfigurationError, UsageError
+from sharedstate.errors import ConfigurationError, SharedStateError, UsageError
 from sharedstate.redis_server import RedisProcess
 from sharedstate.settings import Settings
 from sharedstate.worker.process import SUPERVISOR_PID, python_module
@@ -57,6 +58,8 @@ class Up:
         self.redis: RedisProcess | None = None
         self.children: list[Child] = []
         self.token: str | None = None
+        self.redis_next_start = 0.0
+        self.failed = False
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         self.stopping.set()
@@ -132,7 +135,7 @@ class Up:
                 return 0 if self.stopping.is_set() else 1
             self._banner(env["SHAREDSTATE_REDIS_URL"])
             self._supervise(env)
-            return 0
+            return 1 if self.failed else 0
         finally:
             self._stop()
 
@@ -167,6 +170,8 @@ class Up:
     def _supervise(self, env: dict[str, str]) -> None:
         while not self.stopping.wait(0.5):
             now = time.monotonic()
+            if self.redis is not None and not self._embedded_redis_running(now):
+                continue
             for child in self.children:
                 if child.running:
                     continue
@@ -178,6 +183,34 @@ class Up:
                     child.process = None
                 if now >= child.next_start:
                     child.start(env)
+
+    def _embedded_redis_running(self, now: float) -> bool:
+        """Whether the embedded Redis runs; if it died (an OOM kill, a crash), start it again on
+        its port and from its AOF, so the services reconnect by themselves and lose nothing."""
+        assert self.redis is not None
+        process = self.redis.process
+        if process is not None and process.poll() is None:
+            return True
+        if now < self.redis_next_start:
+            return False
+        if process is not None:
+            log.warning("the embedded redis-server exited with code %s; starting it again from its AOF",
+                        process.returncode)  # fmt: skip
+        port = self.redis.port
+        try:
+            self.redis.start()
+        except SharedStateError as exc:
+            log.error("%s; trying again in %.0f s", exc, RESTART_MAX_BACKOFF)
+            self.redis.process = None
+            self.redis_next_start = now + RESTART_MAX_BACKOFF
+            return False
+        if self.redis.port != port:  # the services know only the old port
+            log.error("port %d was taken while the embedded Redis was down; stopping", port)
+            self.failed = True
+            self.stopping.set()
+            return False
+        log.warning("the embedded redis-server is back on port %d", port)
+        return True
 
     def _stop(self) -> None:
         for child in reversed(self.children):  # bot, API, then the worker (final snapshot)

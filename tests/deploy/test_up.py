@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import redis
 
 from sharedstate.redis_server import free_port
 from tests.deployments import processes_of, wait_for
@@ -43,11 +45,11 @@ def test_up_demo(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {banner.group(1)}"}
         api = f"http://127.0.0.1:{port}"
 
-        def verified_bot_state() -> dict[str, object] | None:
+        def verified_bot_state(since: float = 0.0) -> dict[str, object] | None:
             runs = httpx.get(f"{api}/v1/jobs", params={"runs": 5}, headers=headers).json()
             verify = next((job for job in runs if job["name"] == "verify"), None)
             for run in verify["last_runs"] if verify else []:
-                if run["status"] == "ok" and run["result"]["interested"] >= 1:
+                if run["status"] == "ok" and run["result"]["interested"] >= 1 and run["started_at"] > since:
                     return run
             return None
 
@@ -62,12 +64,22 @@ def test_up_demo(tmp_path: Path) -> None:
         assert health["redis"]["aof_enabled"] is True and health["worker"]["alive"] is True
         assert banner.group(1) not in str(health)
         assert _listening(redis_port)
+
+        # The embedded Redis crashes (an OOM kill): `up` starts it again on its port, from its AOF.
+        crashed_at = time.time()
+        with redis.Redis(port=redis_port) as client:
+            before = client.hgetall("ss:{default}:m:buildings")
+            os.kill(int(client.info("server")["process_id"]), signal.SIGKILL)
+        wait_for(lambda: "embedded redis-server is back" in log.read_text(), 60, "Redis started again")
+        with redis.Redis(port=redis_port) as client:
+            assert int(client.hget("ss:{default}:m:buildings", "v") or 0) >= int(before[b"v"])
+        wait_for(lambda: verified_bot_state(crashed_at), 60, "a verification run after the crash")
     finally:
         up.send_signal(signal.SIGINT)  # Ctrl-C
         code = up.wait(90)
     output = log.read_text()
     assert code == 0, output[-3000:]
-    assert "final snapshot" in output
+    assert "final snapshot" in output and "Traceback" not in output
     assert processes_of(up.pid) == []
     assert not _listening(port) and not _listening(redis_port)
     assert list((tmp_path / "data" / "snapshots").glob("default-*.jsonl.gz"))

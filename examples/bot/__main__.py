@@ -9,9 +9,21 @@ import random
 import signal
 
 from examples.bot import state
-from sharedstate import AsyncSharedStore
+from sharedstate import AsyncSharedStore, StoreUnavailable
 
 log = logging.getLogger("examples.bot")
+
+
+async def _step(store: AsyncSharedStore, step: int) -> None:
+    building = f"b{random.randint(1, 5)}"
+    user = str(random.randint(1000, 9999))
+    await state.add_building(store, building, f"Building {building}", random.randint(2, 30))
+    await state.register_interest(store, user, building)
+    token = await state.issue_token(store, user)
+    if step % 2:
+        await state.verify_token(store, token)
+    await state.mark_contacted(store, f"cluster-{random.randint(1, 3)}", {int(user)})
+    log.info("step %d: user %s interested in %s", step, user, building)
 
 
 async def run(interval: float = 2.0) -> None:
@@ -24,15 +36,10 @@ async def run(interval: float = 2.0) -> None:
     try:
         while not stop.is_set():
             step += 1
-            building = f"b{random.randint(1, 5)}"
-            user = str(random.randint(1000, 9999))
-            await state.add_building(store, building, f"Building {building}", random.randint(2, 30))
-            await state.register_interest(store, user, building)
-            token = await state.issue_token(store, user)
-            if step % 2:
-                await state.verify_token(store, token)
-            await state.mark_contacted(store, f"cluster-{random.randint(1, 3)}", {int(user)})
-            log.info("step %d: user %s interested in %s", step, user, building)
+            try:
+                await _step(store, step)
+            except StoreUnavailable as exc:  # as a bot's handler would: say so, carry on
+                log.warning("step %d skipped: %s", step, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:

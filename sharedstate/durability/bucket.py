@@ -102,7 +102,7 @@ class BucketObject:
 def _names_subdomains(host: str) -> bool:
     """Whether ``<bucket>.<host>`` can name the bucket (virtual-hosted requests): not for an IP
     address, nor for a name without a dot (``localhost``, a compose service such as ``minio``).
-    For those every S3 server takes path-style requests, as AWS's own SDKs send them."""
+    Such endpoints are local servers (MinIO, moto), which take path-style requests."""
     try:
         ipaddress.ip_address(host)
     except ValueError:

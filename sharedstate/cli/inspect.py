@@ -194,7 +194,7 @@ def _follow(
             return
         except StoreUnavailable as exc:
             deadline = None if timeout is None else idle_since + timeout
-            if deadline is not None and time.monotonic() + RESUME_EVERY > deadline:
+            if _too_late(deadline):
                 raise
             err.print(f"{exc}; waiting for it to come back (Ctrl-C stops)", markup=False)
             changes = _resume(store, names, changes.position, deadline, exc)
@@ -216,5 +216,10 @@ def _resume(
                 err.print(f"{trimmed}; watching from now", markup=False)
                 return store.watch(names, timeout=left)
         except (redis.RedisError, StoreUnavailable):
-            if deadline is not None and time.monotonic() + RESUME_EVERY > deadline:
+            if _too_late(deadline):
                 raise exc from None
+
+
+def _too_late(deadline: float | None) -> bool:
+    """Whether the next try would come after ``deadline`` (never, without one)."""
+    return deadline is not None and time.monotonic() + RESUME_EVERY > deadline

@@ -171,7 +171,7 @@ class Up:
         while not self.stopping.wait(0.5):
             now = time.monotonic()
             if self.redis is not None and not self._embedded_redis_running(now):
-                continue
+                continue  # children started now would only fail to connect
             for child in self.children:
                 if child.running:
                     continue
@@ -202,6 +202,7 @@ class Up:
         except SharedStateError as exc:
             log.error("%s; trying again in %.0f s", exc, RESTART_MAX_BACKOFF)
             self.redis.process = None
+            self.redis.port = port  # start() moved on to fresh ports: the services know this one
             self.redis_next_start = now + RESTART_MAX_BACKOFF
             return False
         if self.redis.port != port:  # the services know only the old port

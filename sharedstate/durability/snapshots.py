@@ -172,6 +172,8 @@ def take_snapshot(
     A namespace whose marker is missing while snapshots exist has lost its data in Redis:
     snapshotting it would make an empty snapshot the newest, so NamespaceNotReady is raised
     unless ``allow_unmarked``. A fresh namespace (no snapshots yet) is marked and snapshotted.
+    If the marker changes while the documents are read (Redis lost them meanwhile, so some read
+    as gone), NamespaceNotReady is raised too and nothing is written.
     """
     started = time.monotonic()
     target = as_target(where)
@@ -223,6 +225,11 @@ def take_snapshot(
                 done += len(records)
                 if progress is not None:
                     progress(done, len(names))
+            if state.get_marker(bulk) != epoch:  # what was read after the loss is missing, not deleted
+                raise NamespaceNotReady(
+                    f"Redis lost namespace {bulk.namespace!r} while it was being snapshotted: the "
+                    "snapshot was discarded. Restore first (the worker does so by itself)."
+                )
             path = writer.commit(
                 epoch=epoch,
                 max_version=max_version,

@@ -269,6 +269,31 @@ def test_no_snapshot_of_a_namespace_redis_lost(
     assert len(list_snapshots(snapdir)) == 2
 
 
+def test_redis_lost_while_a_snapshot_reads_discards_the_snapshot(
+    store: SharedStore, real_redis: redis.Redis, snapdir: Path
+) -> None:
+    """Documents read after the loss come back as gone: committing that snapshot would make a
+    backup missing them the newest, and the automatic restore would then leave them lost."""
+    documents = {f"d{i}": {"i": i} for i in range(1100)}  # several batches
+    store.put_all(documents)
+    take_snapshot(store, snapdir)
+    lost = []
+
+    def lose_redis(done: int, total: int) -> None:
+        if not lost:
+            lost.append(done)
+            real_redis.flushall()
+
+    with pytest.raises(NamespaceNotReady, match="while it was being snapshotted"):
+        take_snapshot(store, snapdir, progress=lose_redis)
+    assert lost and lost[0] < len(documents)
+    assert [entry.header.documents for entry in list_snapshots(snapdir) if entry.header] == [1100]
+    assert not [path for path in snapdir.iterdir() if path.name.startswith(".")]
+    report = auto_restore(store, snapdir)
+    assert report is not None and len(report.restored) == 1100
+    assert store.load("d1099") == {"i": 1099}
+
+
 def test_snapshots_are_listed_newest_first_by_recorded_time(store: SharedStore, snapdir: Path) -> None:
     paths = []
     for i in range(3):

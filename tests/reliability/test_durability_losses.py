@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sharedstate import SharedStore, VersionConflict
+from sharedstate.durability.format import read_snapshot
 from sharedstate.redis_server import RedisProcess
 from tests.deployments import Deployment, processes_of, wait_for
 
@@ -90,7 +91,18 @@ def test_a_partial_loss_is_filled_in_and_rolls_nothing_back(
         try:
             wait_for(filled_in, 20, f"every document back after losing {loss} ({sorted(lost)} lost)")
         except AssertionError:
-            print({name: store.load(name) for name in DOCS}, store.names(), worker.output()[-4000:])
+            uncached = SharedStore(client, deployment.namespace, "explain", cache=False)
+            print({name: store.load(name) for name in DOCS}, store.names())
+            print("uncached:", {name: uncached.load(name) for name in DOCS}, uncached.names())
+            print("integrity runs:", deployment.runs("integrity")[:3])
+            print(
+                "snapshots:",
+                [
+                    (p.name, sorted(record.name for record in read_snapshot(p)[1]))
+                    for p in deployment.snapshots()
+                ],
+            )
+            print(worker.output()[-6000:])
             raise
         for name in lost:  # the restored copy has a fresh version: a pre-loss version never matches
             with pytest.raises(VersionConflict):

@@ -96,7 +96,10 @@ def test_redis_restarted_empty_ten_times_under_writers(tmp_path: Path) -> None:
                     overwritten += 1
             for doc in DOCS:
                 aba += _cas_succeeds(checker, doc, held[doc])
-            assert {name: checker.load(name) for name in static} == static  # filled in from the snapshot
+            back = {name: checker.load(name) for name in static}
+            if back != static:  # filled in from the snapshot: if not, say what the worker saw
+                _explain(deployment, server, restored, back)
+            assert back == static
             writer.running.set()
             figures.append(
                 {"seconds": seconds, "kept": restored.get("kept_newer", 0), "after": len(after),
@@ -121,6 +124,25 @@ def test_redis_restarted_empty_ten_times_under_writers(tmp_path: Path) -> None:
     assert aba == 0 and overwritten == 0
     assert sum(f["after"] for f in figures) > 0  # the writer did write into the emptied Redis
     assert all(f["restored"] >= len(static) for f in figures)
+
+
+def _explain(
+    deployment: Deployment, server: RedisProcess, restored: dict[str, Any], back: dict[str, Any]
+) -> None:
+    from tests.worker.test_worker import snapshot_holds
+
+    uncached = SharedStore(server.client(), deployment.namespace, "explain", cache=False)
+    print("restore record:", restored)
+    print("missing statics:", sorted(name for name, data in back.items() if data is None))
+    print("uncached static0:", uncached.load("static0"))
+    for path in deployment.snapshots():
+        print(
+            "snapshot", path.name, "holds static0:", snapshot_holds(path, "static0", {"i": 0, "ids": {0, 1}})
+        )
+    journal = deployment.data_dir / "journal"
+    print("journal:", sorted(p.name for p in journal.iterdir()) if journal.exists() else None)
+    print(deployment.workers[0].output()[-6000:])
+    uncached.close()
 
 
 def _cas_succeeds(store: SharedStore, doc: str, version: int) -> int:

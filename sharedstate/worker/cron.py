@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -27,6 +28,13 @@ from sharedstate.worker.schedule import scheduled_jobs
 class SupervisedCron(CronScheduler):
     """RQ's CronScheduler that stops cleanly when Redis lost its registration (restarted empty)
     or is down as it stops: there is nothing left to unregister, or nothing to unregister from."""
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        # A second signal while it unregisters (the supervisor's, then the group's) would raise
+        # StopRequested out of that cleanup as a traceback: the first one is enough.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        super()._request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def register_death(self, pipeline: Pipeline | None = None) -> None:
         try:

@@ -218,3 +218,23 @@ def test_check_job_finds_modules_without_running_them(
         with pytest.raises(ConfigurationError, match=r"SHAREDSTATE_VERIFY_JOB: cannot import"):
             check_job(missing, "SHAREDSTATE_VERIFY_JOB")
     assert "mybot" not in sys.modules and "tasks" not in sys.modules and sys.path == path_before
+
+
+def test_cron_stops_once_whatever_signals_follow() -> None:
+    """The first stop signal ends the scheduler's loop; one arriving while it unregisters is
+    ignored instead of raising out of that cleanup as a traceback."""
+    import signal
+
+    import fakeredis
+    from rq.exceptions import StopRequested
+
+    scheduler = cron.SupervisedCron(connection=fakeredis.FakeRedis(), name="units")
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(StopRequested):
+            scheduler._request_stop(signal.SIGTERM, None)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])

@@ -78,6 +78,8 @@ class Call(Generic[T]):
     ``invalidates``: the document the call writes: the client forgets its cached copy of it
     once the call is over, whatever the outcome (read-your-writes before Redis's own
     invalidation arrives).
+    ``then``: a command sent right behind ``command`` in the same round trip (and re-sent with
+    it), which Redis runs as soon as ``command`` is answered; ``parse`` then gets both answers.
     """
 
     command: tuple[Any, ...]
@@ -89,12 +91,14 @@ class Call(Generic[T]):
     writes: bool = False
     before: tuple[tuple[Any, ...], ...] = ()
     invalidates: str | None = None
+    then: tuple[Any, ...] | None = None
 
     def reparsed(self, parse: Callable[[Any], U]) -> Call[U]:
         """The same call with another reading of its answer."""
         return Call(
             self.command, parse, self.action, self.script,
             alone=self.alone, writes=self.writes, before=self.before, invalidates=self.invalidates,
+            then=self.then,
         )  # fmt: skip
 
     def eval_command(self) -> tuple[Any, ...]:
@@ -740,6 +744,7 @@ class WatchState:
         self.timeout = timeout
         self.after = after
         self.position: str | None = after
+        self.seen = after  # the newest feed id known to have been in the feed (see _take)
         self.block = block
         self.called_at_ms = int(time.time() * 1000)
         self.own_last_write = core.last_feed_id
@@ -765,7 +770,7 @@ class WatchState:
         )
 
     def _set_start(self, raw: list[Any], lazy: bool) -> None:
-        last = _text(raw[0][0]) if raw else "0-0"
+        last = self.seen = _text(raw[0][0]) if raw else "0-0"
         if lazy and _id_key(last) >= (self.called_at_ms, 0):
             # Entries stamped from the call's millisecond on may have come after the call; this
             # store's own writes before the call certainly did not.
@@ -795,17 +800,32 @@ class WatchState:
             else:
                 block = ("BLOCK", max(1, int(min(self.block, left) * 1000)))
         self.has_read = True
+        before = self.position
         return Call(
-            ("XREAD", "COUNT", WATCH_BATCH, *block, "STREAMS", self.feed, self.position),
-            self._take,
+            ("XREAD", "COUNT", WATCH_BATCH, *block, "STREAMS", self.feed, before),
+            lambda raw: self._take(raw, before),
             "read the change feed",
             alone=True,
+            then=("XRANGE", self.feed, "-", "+", "COUNT", 1),
         )
 
-    def _take(self, raw: Any) -> list[Change]:
+    def _take(self, raw: list[Any], before: str | None) -> list[Change]:
+        """The changes of an XREAD from ``before``; FeedTrimmed if the feed lost what follows it.
+
+        The oldest entry, read right behind the XREAD, tells: the feed is trimmed from its
+        oldest end and never loses its newest entry, so while it is the feed this watch has
+        been reading, its oldest entry is at most the newest one seen. One newer than that
+        (or an empty feed) means the changes after ``before`` were trimmed away, or Redis
+        lost the feed and it started again, also when redis-py re-sent the read to a Redis
+        that restarted empty without the connection error reaching the watch."""
+        entries, oldest = raw
+        if before is not None and before != "0-0":
+            first = _text(oldest[0][0]) if oldest else ""
+            if not first or _id_key(first) > max(_id_key(before), _id_key(self.seen or before)):
+                raise FeedTrimmed(before, first)
         changes = []
-        for entry_id, fields in _entries(raw):
-            self.position = _text(entry_id)
+        for entry_id, fields in _entries(entries):
+            self.position = self.seen = _text(entry_id)
             if self.names is None or _text(fields[b"n"]) in self.names:
                 changes.append(change_from_entry(entry_id, fields))
         if changes:

@@ -145,6 +145,11 @@ class AsyncSharedStore:
         return build(*args)
 
     async def _send(self, call: Call[Any], command: tuple[Any, ...]) -> Any:
+        if call.then is not None:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.execute_command(*command)
+            pipe.execute_command(*call.then)
+            return await pipe.execute()
         if call.alone:
             return await self._redis.execute_command(*command)
         return await self._pipeline.execute(command)  # with the other calls of this loop turn
@@ -325,7 +330,8 @@ class AsyncSharedStore:
         """Changes made after this call (or after ``after``), for ``async for``.
 
         The feed position is fixed at the first iteration, counting changes stamped after the
-        call's time as well; stops after ``timeout`` seconds without a change.
+        call's time as well; stops after ``timeout`` seconds without a change. FeedTrimmed as
+        with SharedStore.watch.
         """
         return AsyncWatch(self, self._core.watch(names, timeout, after, self._block))
 

@@ -118,10 +118,16 @@ class SharedStore:
                     for command in batch:
                         pipe.execute_command(*command)
                     pipe.execute()
-                try:
-                    raw = self._redis.execute_command(*call.command)
-                except redis.exceptions.NoScriptError:
-                    raw = self._redis.execute_command(*call.eval_command())
+                if call.then is not None:
+                    pipe = self._redis.pipeline(transaction=False)
+                    pipe.execute_command(*call.command)
+                    pipe.execute_command(*call.then)
+                    raw = pipe.execute()
+                else:
+                    try:
+                        raw = self._redis.execute_command(*call.command)
+                    except redis.exceptions.NoScriptError:
+                        raw = self._redis.execute_command(*call.eval_command())
         except StoreUnavailable as exc:
             if call.stale is None:
                 raise
@@ -293,7 +299,8 @@ class SharedStore:
         """Changes made after this call (or after feed position ``after``), as they happen.
 
         Stops after ``timeout`` seconds without a change (never, if None). Raises FeedTrimmed
-        when ``after`` is older than what the capped feed still holds.
+        when ``after`` is older than what the capped feed still holds, and while iterating when
+        the feed lost what follows the position reached (trimmed, or Redis lost it).
         """
         state = self._core.watch(names, timeout, after, self._block)
         start = state.start(lazy=False)

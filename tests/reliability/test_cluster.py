@@ -8,6 +8,11 @@ from redis.cluster import RedisCluster
 
 from sharedstate import SharedStore
 from tests.sharedstate.test_contract import *  # noqa: F403 - the same contract, on the Cluster's fixtures
+from tests.sharedstate.test_watch_gaps import (  # noqa: F401 - the same tests, on the Cluster's fixtures
+    test_a_watch_keeping_up_with_a_trimmed_feed_sees_every_change,
+    test_a_watch_reading_after_redis_lost_the_feed_raises_feed_trimmed,
+    test_a_watch_that_fell_behind_the_trimming_raises_feed_trimmed,
+)
 
 
 def test_namespaces_spread_over_the_shards_and_each_write_stays_in_one_slot(

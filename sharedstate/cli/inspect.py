@@ -184,7 +184,8 @@ def _follow(
 ) -> Iterator[Change]:
     """``changes``, outliving Redis going away: it says so on stderr, waits, and resumes where it
     was. With a timeout, an outage counts as idle time. If Redis came back without the changes
-    after that position (it lost its data), it says so and goes on from now."""
+    after that position (it lost its data), or lost them while it answered, it says so and goes
+    on from now."""
     idle_since = time.monotonic()
     while True:
         try:
@@ -199,6 +200,10 @@ def _follow(
             err.print(f"{exc}; waiting for it to come back (Ctrl-C stops)", markup=False)
             changes = _resume(store, names, changes.position, deadline, exc)
             err.print("Redis is back; watching again", markup=False)
+        except FeedTrimmed as trimmed:  # Redis lost the feed while it answered (flushed, evicted)
+            err.print(f"{trimmed}; watching from now", markup=False)
+            idle_since = time.monotonic()
+            changes = store.watch(names, timeout=timeout)
 
 
 def _resume(

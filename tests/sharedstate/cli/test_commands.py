@@ -277,7 +277,8 @@ def test_tables_are_not_cut_when_piped(run: Run, store: SharedStore) -> None:
 def test_watch_waits_for_redis_and_resumes_where_it_was(tmp_path: Path) -> None:
     """An operator's `sharedstate watch` outlives a Redis restart: it says it waits, prints the
     changes made while it was away once Redis is back with its data, and after a restart that
-    lost the data it says the feed lost changes and goes on from now."""
+    lost the data (or a flush while it stays up) it says the feed lost changes and goes on from
+    now."""
     server = RedisProcess(tmp_path / "redis", appendonly=True).start()
     env = {**os.environ, "SHAREDSTATE_REDIS_URL": server.url, "SHAREDSTATE_NAMESPACE": "ops",
            "SHAREDSTATE_TIMEOUT": "1"}  # fmt: skip
@@ -325,6 +326,15 @@ def test_watch_waits_for_redis_and_resumes_where_it_was(tmp_path: Path) -> None:
         expect("err", "no longer holds changes")
         write("after_loss")
         assert json.loads(expect("out", "after_loss"))["fields"] == {"after_loss": True}
+        seen.clear()
+
+        with server.client() as admin:
+            admin.flushall()  # Redis loses everything while it stays up: no error to wait out
+        write("lost")  # wakes the watch, which finds the feed it was reading gone
+        expect("err", "no longer holds changes")
+        write("after_flush")
+        assert json.loads(expect("out", "after_flush"))["fields"] == {"after_flush": True}
+        assert not any(stream == "out" and "lost" in line for stream, line in seen)
         assert process.poll() is None
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C

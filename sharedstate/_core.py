@@ -64,6 +64,7 @@ STAGE_FIELDS = 20_000
 STAGE_CHUNK = 5_000
 STAGE_TTL = 3600  # seconds a staged put's fields outlive a client that died before the swap
 STALE_WARNING_EVERY = 10.0  # seconds between two "serving stale copies" warnings
+WRITE_ID_TTL = b"%d" % DEFAULT_WRITE_ID_TTL
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,15 @@ class Core:
         self.fresh = ClientCache(namespace, cache_documents, cache_bytes) if cache else None
         self.last_feed_id = "0-0"  # feed id of this store's latest write: a lower bound for watch()
         self._last_stale_warning = 0.0
+        # write.lua's arguments that are the same on every call, encoded once (redis-py would
+        # encode each of them on every write)
+        keys = self.keys
+        self._write_keys = tuple(key.encode() for key in (keys.names, keys.feed, keys.tombstones, keys.floor))
+        self._feed_bytes_key = keys.feed_bytes.encode()
+        self._write_limits = tuple(
+            b"%d" % limit for limit in (max_document_bytes, feed_maxlen, history_limit, history_ttl)
+        )
+        self._write_budget = (b"%d" % payload_limit, b"%d" % history_budget)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -490,33 +500,30 @@ class Core:
         if staged is not None:
             stage = (keys.put_stage(write_id),)
             before = _stage_commands(stage[0], staged)
+        names, feed, tombstones, floor = self._write_keys
         command = (
             "EVALSHA",
             WRITE.sha,
-            9 + len(stage),
+            b"%d" % (9 + len(stage)),
             keys.data(name),
             keys.meta(name),
-            keys.names,
-            keys.feed,
+            names,
+            feed,
             keys.history(name),
-            keys.tombstones,
-            keys.floor,
+            tombstones,
+            floor,
             keys.write_id(write_id),
-            keys.feed_bytes,
+            self._feed_bytes_key,
             *stage,
             op,
             _check_expected(expected),
             name,
             writer or self.writer,
             kind,
-            self.max_document_bytes,
-            self.feed_maxlen,
-            self.history_limit,
-            self.history_ttl,
-            DEFAULT_WRITE_ID_TTL if dedup else 0,
-            self.payload_limit,
-            self.history_budget,
-            len(removing),
+            *self._write_limits,
+            WRITE_ID_TTL if dedup else b"0",
+            *self._write_budget,
+            b"%d" % len(removing),
             *removing,
             *args,
         )

@@ -30,13 +30,19 @@ def _blocked_in_xread(raw: Any, deadline: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_watch_reading_after_redis_lost_the_feed_raises_feed_trimmed(make_store: Any, raw: Any) -> None:
+def _watching(make_store: Any) -> tuple[Any, Any, Any]:
+    """A store, a sync writer on its namespace, and a watch of the store that read one change."""
     store = make_store()
     writer = make_store(namespace=store.namespace, sync=True)
     store.put("a", 1)
-    changes = store.watch(timeout=5)
+    changes = store.watch(timeout=10)
     store.put("a", 2)
     assert next(changes).name == "a"
+    return store, writer, changes
+
+
+def test_a_watch_reading_after_redis_lost_the_feed_raises_feed_trimmed(make_store: Any, raw: Any) -> None:
+    store, writer, changes = _watching(make_store)
     position = store._core.last_feed_id
     raw.flushall()  # Redis lost everything; writes go on
     writer.put("b", 1)
@@ -48,12 +54,7 @@ def test_a_watch_reading_after_redis_lost_the_feed_raises_feed_trimmed(make_stor
 def test_a_watch_blocked_when_redis_lost_the_feed_raises_feed_trimmed(make_store: Any, raw: Any) -> None:
     if make_store.backend == "fake":
         pytest.skip("needs a server that lists its blocked clients")
-    store = make_store()
-    writer = make_store(namespace=store.namespace, sync=True)
-    store.put("a", 1)
-    changes = store.watch(timeout=10)
-    store.put("a", 2)
-    assert next(changes).name == "a"
+    _, writer, changes = _watching(make_store)
 
     def lose_then_write() -> None:
         _blocked_in_xread(raw)
